@@ -1,0 +1,267 @@
+//! The node's HTTP API, the classroom original's: one function per route, each turning a
+//! request into an answer over the [`Db`].
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST`/`PUT /put?key=K`, body `{"value": V}` | 200 `{"message", "key", "node"}` |
+//! | `GET /get?key=K` | 200 `{"value": V, ...}` or 404 |
+//! | `DELETE`/`POST /delete?key=K` | 200 or 404 |
+//! | `GET /dump` | every pair, with the node's name and the count |
+//! | `POST /clear` | removes every key |
+//! | `GET /health` | name and key count |
+//! | `GET /state` | the HTML page |
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use crate::db::{Db, PutError};
+use crate::http::{self, HttpError, Response};
+use crate::server::Handler;
+use crate::settings::Settings;
+use crate::state_page;
+
+/// How deeply a value may nest. serde_json checks depth only when it builds a tree, and
+/// a value is kept as text, so the node checks it itself: every reader of `/dump` (the
+/// proxy, Python's `json`) has a recursion limit, and one hostile value must not make a
+/// whole node unreadable.
+const MAX_DEPTH: usize = 64;
+
+/// The deepest nesting of arrays and objects in valid JSON text (brackets inside strings
+/// do not count).
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in json.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// One running node: its name, its data and its limits.
+pub struct Node {
+    pub name: String,
+    pub db: Db,
+    /// Bodies are refused past this many bytes plus room for the `{"value": }` around it.
+    pub max_value_bytes: usize,
+}
+
+/// The body a put must carry. Borrowing the value as raw JSON text keeps it byte for byte.
+#[derive(Deserialize)]
+struct PutBody<'a> {
+    #[serde(borrow)]
+    value: &'a RawValue,
+}
+
+impl Node {
+    pub fn new(settings: &Settings) -> Node {
+        Node {
+            name: settings.name.clone(),
+            db: Db::new(settings.max_keys),
+            max_value_bytes: settings.max_value_bytes,
+        }
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Result<Response, HttpError> {
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().map(str::to_string);
+        let method = req.method().clone();
+        let allowed: &[Method] = match path.as_str() {
+            "/put" => &[Method::POST, Method::PUT],
+            "/get" | "/dump" | "/health" | "/state" | "/" => &[Method::GET, Method::HEAD],
+            "/delete" => &[Method::DELETE, Method::POST],
+            "/clear" => &[Method::POST, Method::DELETE],
+            _ => return Err(http::no_route(&path)),
+        };
+        if !allowed.contains(&method) {
+            return Ok(http::wrong_method(&method, &path, allowed));
+        }
+        match path.as_str() {
+            "/put" => {
+                let key = http::query_key(query.as_deref())?;
+                let body = http::read_body(req, self.max_value_bytes + 1024).await?;
+                self.put(key, &body)
+            }
+            "/get" => self.get(http::query_key(query.as_deref())?),
+            "/delete" => self.delete(http::query_key(query.as_deref())?),
+            "/dump" => Ok(self.dump()),
+            "/clear" => Ok(self.clear()),
+            "/health" => Ok(self.health()),
+            "/state" => Ok(http::html(state_page::render(&self.name, &self.db))),
+            _ => Ok(http::redirect("/state")),
+        }
+    }
+
+    fn put(&self, key: String, body: &[u8]) -> Result<Response, HttpError> {
+        let bad = |why: String| {
+            HttpError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{why}; send a JSON body like {{\"value\": \"hello\"}}"),
+            )
+            .with("key", key.as_str())
+        };
+        let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8".into()))?;
+        // Only an object will do: serde would also read `["x"]` as a struct.
+        if !text.trim_start().starts_with('{') {
+            return Err(bad("the body is not a JSON object".into()));
+        }
+        let parsed: PutBody =
+            serde_json::from_str(text).map_err(|e| bad(format!("the body is not valid: {e}")))?;
+        let value = parsed.value.get();
+        if nesting_depth(value) > MAX_DEPTH {
+            return Err(bad(format!(
+                "the value nests deeper than {MAX_DEPTH} levels of [ and {{"
+            )));
+        }
+        if value.len() > self.max_value_bytes {
+            return Err(HttpError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the value is {} bytes; this node takes at most {}",
+                    value.len(),
+                    self.max_value_bytes
+                ),
+            )
+            .with("key", key.as_str()));
+        }
+        let owned = parsed.value.to_owned();
+        match self.db.put(&key, owned) {
+            Ok(_) => Ok(http::json(
+                StatusCode::OK,
+                &json!({"message": "stored", "key": key, "node": self.name}),
+            )),
+            Err(PutError::Full { max_keys }) => Err(HttpError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!(
+                    "node {} is full: it holds {max_keys} keys, its limit (--max-keys); \
+                     delete some or POST /clear",
+                    self.name
+                ),
+            )
+            .with("key", key)
+            .with("node", self.name.as_str())),
+        }
+    }
+
+    fn get(&self, key: String) -> Result<Response, HttpError> {
+        match self.db.get(&key) {
+            Some(value) => {
+                // The stored text goes back as it came; only the other fields are encoded.
+                let text = format!(
+                    "{{\"value\":{value},\"key\":{},\"node\":{}}}",
+                    json!(key),
+                    json!(self.name)
+                );
+                Ok(http::json_text(StatusCode::OK, text))
+            }
+            None => Err(self.not_found(key)),
+        }
+    }
+
+    fn delete(&self, key: String) -> Result<Response, HttpError> {
+        if self.db.delete(&key) {
+            Ok(http::json(
+                StatusCode::OK,
+                &json!({"message": "deleted", "key": key, "node": self.name}),
+            ))
+        } else {
+            Err(self.not_found(key))
+        }
+    }
+
+    fn not_found(&self, key: String) -> HttpError {
+        HttpError::new(StatusCode::NOT_FOUND, "key not found")
+            .with("key", key)
+            .with("node", self.name.as_str())
+    }
+
+    fn dump(&self) -> Response {
+        let pairs = self.db.sorted(usize::MAX);
+        let mut text = format!(
+            "{{\"node\":{},\"count\":{},\"data\":{{",
+            json!(self.name),
+            pairs.len()
+        );
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&json!(k).to_string());
+            text.push(':');
+            text.push_str(v);
+        }
+        text.push_str("}}");
+        http::json_text(StatusCode::OK, text)
+    }
+
+    fn clear(&self) -> Response {
+        let removed = self.db.clear();
+        http::json(
+            StatusCode::OK,
+            &json!({"message": "cleared", "removed": removed, "node": self.name}),
+        )
+    }
+
+    fn health(&self) -> Response {
+        http::json(
+            StatusCode::OK,
+            &json!({"status": "ok", "node": self.name, "keys": self.db.len()}),
+        )
+    }
+}
+
+impl Handler for Node {
+    /// Answers and logs one line per request, so the teacher's terminal shows the traffic.
+    async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let key = http::query_param(req.uri().query(), "key")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let res = self
+            .route(req)
+            .await
+            .unwrap_or_else(HttpError::into_response);
+        tracing::info!(
+            "{method} {path} key={key:?} -> {} in {}µs",
+            res.status().as_u16(),
+            started.elapsed().as_micros()
+        );
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nesting_depth;
+
+    #[test]
+    fn depth_ignores_brackets_in_strings() {
+        assert_eq!(nesting_depth(r#""[[[""#), 0);
+        assert_eq!(nesting_depth(r#"{"a": [1, "\"[", [2]]}"#), 3);
+        assert_eq!(nesting_depth("[[[]]]"), 3);
+    }
+}

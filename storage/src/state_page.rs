@@ -1,0 +1,66 @@
+//! The node's `/state` page: its name, how many keys it holds, and every key with its
+//! value, sorted by key, in type large enough for a projector.
+//!
+//! askama escapes everything it prints, so a key like `<script>` is shown, never run.
+
+use askama::Template;
+
+use crate::db::Db;
+
+/// Rows shown at most; the count above the table is always the full one.
+const MAX_ROWS: usize = 2000;
+
+/// Values longer than this are cut on the page, with their full size beside them.
+const MAX_SHOWN_CHARS: usize = 120;
+
+#[derive(Template)]
+#[template(path = "node_state.html")]
+struct NodeState<'a> {
+    name: &'a str,
+    count: usize,
+    rows: Vec<Row>,
+}
+
+struct Row {
+    key: String,
+    value: String,
+    /// The value's full size in bytes when it was cut for the page.
+    cut_from: Option<usize>,
+}
+
+/// Renders the page for the data the node holds right now.
+pub fn render(name: &str, db: &Db) -> String {
+    let rows = db
+        .sorted(MAX_ROWS)
+        .into_iter()
+        .map(|(key, value)| {
+            let (value, cut_from) = shorten(value);
+            Row {
+                key,
+                value,
+                cut_from,
+            }
+        })
+        .collect();
+    let page = NodeState {
+        name,
+        count: db.len(),
+        rows,
+    };
+    page.render()
+        .unwrap_or_else(|e| format!("the page failed to render: {e}"))
+}
+
+/// Cuts a long value to [`MAX_SHOWN_CHARS`] characters (never inside a UTF-8 sequence).
+pub fn shorten(value: String) -> (String, Option<usize>) {
+    match value.char_indices().nth(MAX_SHOWN_CHARS) {
+        Some((at, _)) => {
+            let full = value.len();
+            let mut cut = value;
+            cut.truncate(at);
+            cut.push('…');
+            (cut, Some(full))
+        }
+        None => (value, None),
+    }
+}
