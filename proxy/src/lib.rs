@@ -1,1 +1,72 @@
+//! `proxy`: stateless, it places each key on storage nodes by a mode (sharding or
+//! replication) and forwards the request there. It keeps no key data of its own.
+//!
+//! Codemap, in the order a request meets it:
+//! - [`routes`]: the HTTP API; checks the request, asks the mode for a plan.
+//! - [`mode`]: one file per mode, each saying which nodes, in what order.
+//! - [`forward`]: carries a plan out and turns the nodes' answers into one.
+//! - [`upstream`]: the pooled HTTP(S) client, timeouts, retries, errors that name nodes.
+//! - [`cluster`]: the nodes in force, swapped whole by [`reload`] and [`join`].
+//! - [`overview`], [`state_page`], [`explain`], [`recent`]: what the /state page shows.
+//! - [`config`]: the YAML file and every check on it.
+//! - [`demo`]: the whole classroom demo in one process; [`doctor`]: checks a node.
 
+pub mod cluster;
+pub mod config;
+pub mod demo;
+pub mod doctor;
+pub mod explain;
+pub mod forward;
+pub mod join;
+pub mod mode;
+pub mod overview;
+pub mod recent;
+pub mod reload;
+pub mod routes;
+pub mod state_page;
+pub mod tls;
+pub mod upstream;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::cluster::Live;
+use crate::config::Config;
+use crate::recent::Recent;
+use crate::upstream::Upstream;
+
+/// Everything the proxy holds: which nodes, a client to reach them, the last requests.
+/// No keys and no values: the nodes have those.
+pub struct Proxy {
+    pub live: Live,
+    pub upstream: Upstream,
+    pub recent: Recent,
+}
+
+impl Proxy {
+    pub fn new(config: Config) -> Proxy {
+        Proxy {
+            live: Live::new(config),
+            upstream: Upstream::new(),
+            recent: Recent::default(),
+        }
+    }
+}
+
+/// Serves `proxy` on `listener` until `shutdown` completes. The caller binds the
+/// listener, so tests run the real proxy on port 0.
+pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>) {
+    storage::server::run(listener, proxy, shutdown).await;
+}
+
+/// What a teacher needs on start: the mode, the nodes, and the URLs to open.
+pub fn print_banner(config: &Config, port: u16) {
+    println!("proxy: mode {} over {} nodes", config.mode, config.nodes.len());
+    for (i, n) in config.nodes.iter().enumerate() {
+        println!("  [{i}] {} at {}  (its page: {}/state)", n.name, n.url, n.url.trim_end_matches('/'));
+    }
+    println!("open http://localhost:{port}/state");
+    println!("try:  curl -i -X POST 'http://localhost:{port}/put?key=hello' -d '{{\"value\": \"world\"}}'");
+}

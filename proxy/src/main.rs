@@ -1,1 +1,97 @@
-fn main() {}
+//! `proxy -c configs/localhost.yml -p 5003`, `proxy --demo`, `proxy --check -c FILE`,
+//! `proxy doctor ...`: parse the flags and hand over to the library.
+//!
+//! Exit codes: 0 fine; 2 a config (or flags) that cannot run, with one sentence why.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use proxy::config::Config;
+use proxy::{doctor, mode, reload, Proxy};
+use storage::server;
+
+/// A stateless proxy that shards or replicates keys over storage nodes.
+#[derive(Parser, Debug)]
+#[command(name = "proxy", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// The YAML config (mode and nodes); edits to it take effect while the proxy runs.
+    #[arg(short = 'c', long, env = "KV_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// The port to listen on.
+    #[arg(short = 'p', long, env = "KV_PORT", default_value_t = 5003)]
+    port: u16,
+
+    /// The address to listen on (0.0.0.0: reachable from the LAN and from containers).
+    #[arg(long, env = "KV_HOST", default_value = "0.0.0.0")]
+    host: String,
+
+    /// Check the config and exit (0 when it is good, 2 when not) without serving.
+    #[arg(long, requires = "config")]
+    check: bool,
+
+    /// Run the whole demo in one process: nodes on 5000-5002, the proxy on -p (5003).
+    #[arg(long, conflicts_with_all = ["config", "check"])]
+    demo: bool,
+
+    /// The demo's mode.
+    #[arg(long, default_value = "sharding", requires = "demo")]
+    mode: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check that nodes speak the API: every node of a config, or one URL.
+    Doctor(doctor::Args),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    server::init_logging();
+    if let Some(Command::Doctor(args)) = cli.command {
+        return doctor::main(args).await;
+    }
+    if cli.demo {
+        if mode::by_name(&cli.mode).is_none() {
+            return fail(&format!("unknown mode '{}': valid modes are {}", cli.mode, mode::NAMES.join(", ")));
+        }
+        return match proxy::demo::run(&cli.mode, &cli.host, cli.port).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => fail(&why),
+        };
+    }
+    let Some(path) = cli.config else {
+        return fail("no config: run `proxy -c configs/localhost.yml`, or `proxy --demo` to try it without one");
+    };
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(why) => return fail(&why),
+    };
+    if cli.check {
+        println!("config {} is good: mode {}, {} nodes", path.display(), config.mode, config.nodes.len());
+        return ExitCode::SUCCESS;
+    }
+    let loaded = std::fs::read_to_string(&path).unwrap_or_default();
+    let listener = match server::bind(&cli.host, cli.port).await {
+        Ok(l) => l,
+        Err(why) => return fail(&why),
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(cli.port);
+    proxy::print_banner(&config, port);
+    let proxy = Arc::new(Proxy::new(config));
+    reload::watch(proxy.clone(), path, loaded);
+    proxy::serve(listener, proxy, server::stop_signal()).await;
+    ExitCode::SUCCESS
+}
+
+/// One sentence on stderr and exit code 2: a config or flags that cannot run.
+fn fail(why: &str) -> ExitCode {
+    eprintln!("proxy: {why}");
+    ExitCode::from(2)
+}

@@ -246,7 +246,8 @@ impl Handler for Node {
             .await
             .unwrap_or_else(HttpError::into_response);
         tracing::info!(
-            "{method} {path} key={key:?} -> {} in {}µs",
+            "{} {method} {path} key={key:?} -> {} in {}µs",
+            self.name,
             res.status().as_u16(),
             started.elapsed().as_micros()
         );

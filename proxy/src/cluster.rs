@@ -1,0 +1,131 @@
+//! The nodes the proxy sends to right now, and the mode that places keys on them.
+//!
+//! A [`Cluster`] never changes once built. A config reload or a student's join builds a
+//! new one and swaps it in ([`Live::replace`]); a request in flight keeps the `Arc` it
+//! started with, so it finishes against the cluster it began with and nothing is dropped.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::config::{Config, NodeConfig};
+use crate::mode::{self, Mode};
+
+/// One node as the proxy addresses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAddr {
+    pub name: String,
+    /// The URL as configured, for pages and errors.
+    pub url: String,
+    /// The URL without its trailing `/`, so `base + "/get?key=..."` never doubles a slash
+    /// and a path prefix (`https://host/alice`) is kept.
+    pub base: String,
+    /// It came through `POST /join` rather than from the config file.
+    pub joined: bool,
+}
+
+impl NodeAddr {
+    pub fn new(config: &NodeConfig, joined: bool) -> NodeAddr {
+        NodeAddr {
+            name: config.name.clone(),
+            url: config.url.clone(),
+            base: config.url.trim_end_matches('/').to_string(),
+            joined,
+        }
+    }
+}
+
+/// A mode over a list of nodes: everything a request needs to be placed.
+pub struct Cluster {
+    pub mode: Arc<dyn Mode>,
+    /// The config file's nodes, then the joined ones: placement counts them in this order.
+    pub nodes: Vec<NodeAddr>,
+    pub timeout: Duration,
+    /// The config file as loaded (its nodes only), for `GET /config` and joins.
+    pub config: Config,
+}
+
+impl Cluster {
+    /// Builds the cluster a checked config describes, with the joined nodes after its own.
+    pub fn new(config: Config, joined: &[NodeConfig]) -> Cluster {
+        let mode = mode::by_name(&config.mode)
+            .or_else(|| mode::by_name(mode::NAMES[0]))
+            .expect("mode::NAMES names a mode");
+        let mut nodes: Vec<NodeAddr> = config.nodes.iter().map(|n| NodeAddr::new(n, false)).collect();
+        for j in joined {
+            if !nodes.iter().any(|n| n.name == j.name) {
+                nodes.push(NodeAddr::new(j, true));
+            }
+        }
+        Cluster {
+            mode,
+            timeout: config.timeout(),
+            nodes,
+            config,
+        }
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.nodes.iter().map(|n| n.name.as_str()).collect()
+    }
+
+    /// The effective config: the file's, with the joined nodes appended (tokens left out).
+    pub fn effective_config(&self) -> Config {
+        let mut c = self.config.clone();
+        c.join_token = None;
+        c.nodes = self
+            .nodes
+            .iter()
+            .map(|n| NodeConfig {
+                name: n.name.clone(),
+                url: n.url.clone(),
+            })
+            .collect();
+        c
+    }
+}
+
+/// The cluster in force, swapped whole on a reload or a join.
+pub struct Live {
+    /// A std lock: it is held only to clone or replace an `Arc`, never across an await.
+    current: RwLock<Arc<Cluster>>,
+    /// Nodes that joined, kept apart from the file so they survive a reload of it.
+    joined: Mutex<Vec<NodeConfig>>,
+}
+
+impl Live {
+    pub fn new(config: Config) -> Live {
+        Live {
+            current: RwLock::new(Arc::new(Cluster::new(config, &[]))),
+            joined: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The cluster to serve one request with.
+    pub fn get(&self) -> Arc<Cluster> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts a newly loaded config file in force, keeping the joined nodes.
+    pub fn replace(&self, config: Config) -> Arc<Cluster> {
+        let joined = self.joined.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let cluster = Arc::new(Cluster::new(config, &joined));
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = cluster.clone();
+        cluster
+    }
+
+    /// Changes the joined nodes with `change` and rebuilds the cluster around them.
+    /// `change` answers `Err` to refuse; nothing changes then.
+    pub fn change_joined<T>(
+        &self,
+        change: impl FnOnce(&Cluster, &mut Vec<NodeConfig>) -> Result<T, String>,
+    ) -> Result<(T, Arc<Cluster>), String> {
+        let mut joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = joined.clone();
+        let out = change(&current, &mut next)?;
+        *joined = next;
+        let cluster = Arc::new(Cluster::new(current.config.clone(), &joined));
+        *current = cluster.clone();
+        Ok((out, cluster))
+    }
+}

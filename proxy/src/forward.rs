@@ -1,0 +1,198 @@
+//! Carries out a mode's [`Plan`] over HTTP and turns the nodes' answers into one answer.
+//!
+//! - [`Plan::One`]: the node's answer comes back unchanged (status, body, content type).
+//! - [`Plan::All`]: every node at once; 200 when at least one stored it, with each node's
+//!   outcome listed; when none did, 502 with each node's reason.
+//! - [`Plan::FirstFound`]: one node after the other; the first 200 comes back unchanged;
+//!   404 only when every node that answered said 404; otherwise 502 with the reasons.
+//!
+//! Every answer carries `X-Kv-Mode` and `X-Kv-Node` (the node or nodes that answered),
+//! so `curl -i` shows where a key went.
+
+use http_body_util::Full;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::StatusCode;
+use serde_json::{json, Value};
+use storage::http::{self, HttpError, Response};
+use tokio::task::JoinSet;
+
+use crate::cluster::{Cluster, NodeAddr};
+use crate::mode::Plan;
+use crate::upstream::{Answer, NodeError, NodeRequest, Upstream};
+
+pub const MODE_HEADER: HeaderName = HeaderName::from_static("x-kv-mode");
+pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-kv-node");
+
+/// The proxy's answer, and the nodes that answered (for the log and the recent list).
+pub struct Forwarded {
+    pub response: Response,
+    pub nodes: Vec<String>,
+}
+
+/// Sends `req` as `plan` says and builds the one answer the client gets.
+pub async fn run(upstream: &Upstream, cluster: &Cluster, plan: Plan, req: NodeRequest) -> Forwarded {
+    let mut out = match plan {
+        Plan::One(i) => one(upstream, cluster, &cluster.nodes[i], &req).await,
+        Plan::All(list) => all(upstream, cluster, &list, req).await,
+        Plan::FirstFound(list) => first_found(upstream, cluster, &list, &req).await,
+    };
+    let headers = out.response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(cluster.mode.name()) {
+        headers.insert(MODE_HEADER, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&out.nodes.join(",")) {
+        headers.insert(NODE_HEADER, v);
+    }
+    out
+}
+
+async fn one(upstream: &Upstream, cluster: &Cluster, node: &NodeAddr, req: &NodeRequest) -> Forwarded {
+    let response = match upstream.send(node, req, cluster.timeout).await {
+        Ok(answer) => unchanged(answer),
+        Err(e) => e.into_http_error().into_response(),
+    };
+    Forwarded {
+        response,
+        nodes: vec![node.name.clone()],
+    }
+}
+
+/// A node's answer as the proxy's own.
+fn unchanged(answer: Answer) -> Response {
+    let mut res = hyper::Response::new(Full::new(answer.body));
+    *res.status_mut() = answer.status;
+    if let Some(ct) = answer.content_type {
+        res.headers_mut().insert(CONTENT_TYPE, ct);
+    }
+    res
+}
+
+/// One node's outcome, as listed in a replicated write's answer.
+fn outcome(node: &NodeAddr, result: &Result<Answer, NodeError>) -> Value {
+    match result {
+        Ok(a) => {
+            let answer: Value = serde_json::from_slice(&a.body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&a.body).into_owned()));
+            json!({"node": node.name, "status": a.status.as_u16(), "ok": a.status.is_success(),
+                   "ms": a.latency.as_millis() as u64, "answer": answer})
+        }
+        Err(e) => json!({"node": node.name, "url": node.url, "status": e.status().as_u16(), "ok": false,
+                         "error": e.reason()}),
+    }
+}
+
+/// The text of a node's `{"error": ...}`, or its status when it sent none.
+fn reason(result: &Result<Answer, NodeError>) -> String {
+    match result {
+        Ok(a) => serde_json::from_slice::<Value>(&a.body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+            .map(|e| format!("{} {e}", a.status.as_u16()))
+            .unwrap_or_else(|| format!("answered {}", a.status)),
+        Err(e) => e.reason(),
+    }
+}
+
+/// Sends `req` to every node in `list` at once and waits for all of them (each is
+/// bounded by the timeout), keeping the list's order.
+pub async fn fan_out(
+    upstream: &Upstream,
+    cluster: &Cluster,
+    list: &[usize],
+    req: &NodeRequest,
+) -> Vec<(NodeAddr, Result<Answer, NodeError>)> {
+    let mut tasks = JoinSet::new();
+    for (slot, &i) in list.iter().enumerate() {
+        let (upstream, node, req, timeout) =
+            (upstream.clone(), cluster.nodes[i].clone(), req.clone(), cluster.timeout);
+        tasks.spawn(async move { (slot, upstream.send(&node, &req, timeout).await) });
+    }
+    let mut results: Vec<Option<Result<Answer, NodeError>>> = vec![None; list.len()];
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((slot, result)) = joined {
+            results[slot] = Some(result);
+        }
+    }
+    list.iter()
+        .zip(results)
+        .map(|(&i, r)| {
+            let node = cluster.nodes[i].clone();
+            let r = r.unwrap_or_else(|| Err(lost(&node)));
+            (node, r)
+        })
+        .collect()
+}
+
+async fn all(upstream: &Upstream, cluster: &Cluster, list: &[usize], req: NodeRequest) -> Forwarded {
+    let results = fan_out(upstream, cluster, list, &req).await;
+    let outcomes: Vec<Value> = results.iter().map(|(n, r)| outcome(n, r)).collect();
+    let stored: Vec<String> = results
+        .iter()
+        .filter(|(_, r)| r.as_ref().is_ok_and(|a| a.status.is_success()))
+        .map(|(n, _)| n.name.clone())
+        .collect();
+    let statuses: Vec<Option<StatusCode>> = results.iter().map(|(_, r)| r.as_ref().ok().map(|a| a.status)).collect();
+    let response = if !stored.is_empty() {
+        http::json(
+            StatusCode::OK,
+            &json!({"message": format!("done on {} of {} nodes", stored.len(), list.len()),
+                    "nodes": outcomes}),
+        )
+    } else if let Some(Some(same)) = statuses.first().filter(|_| statuses.windows(2).all(|w| w[0] == w[1])) {
+        // Every node answered the same client error (404 for a delete, 400 for a bad
+        // body): that is the answer, not a failure of the nodes.
+        let first = reason(&results[0].1);
+        HttpError::new(*same, first).with("nodes", outcomes).into_response()
+    } else {
+        let reasons: Vec<String> = results.iter().map(|(n, r)| format!("{}: {}", n.name, reason(r))).collect();
+        HttpError::new(StatusCode::BAD_GATEWAY, format!("no node did it ({})", reasons.join("; ")))
+            .with("nodes", outcomes)
+            .into_response()
+    };
+    let nodes = if stored.is_empty() { results.iter().map(|(n, _)| n.name.clone()).collect() } else { stored };
+    Forwarded { response, nodes }
+}
+
+/// A task that panicked: reported like a node that failed, so the answer is still whole.
+fn lost(node: &NodeAddr) -> NodeError {
+    NodeError {
+        node: node.name.clone(),
+        url: node.url.clone(),
+        failure: crate::upstream::Failure::Down("the request to it was lost".into()),
+    }
+}
+
+async fn first_found(upstream: &Upstream, cluster: &Cluster, list: &[usize], req: &NodeRequest) -> Forwarded {
+    let mut tried: Vec<(&NodeAddr, Result<Answer, NodeError>)> = Vec::new();
+    for &i in list {
+        let node = &cluster.nodes[i];
+        let result = upstream.send(node, req, cluster.timeout).await;
+        if let Ok(answer) = &result {
+            if answer.status == StatusCode::OK {
+                return Forwarded {
+                    response: unchanged(answer.clone()),
+                    nodes: vec![node.name.clone()],
+                };
+            }
+        }
+        tried.push((node, result));
+    }
+    let outcomes: Vec<Value> = tried.iter().map(|(n, r)| outcome(n, r)).collect();
+    let answered: Vec<StatusCode> = tried.iter().filter_map(|(_, r)| r.as_ref().ok().map(|a| a.status)).collect();
+    let response = if !answered.is_empty() && answered.iter().all(|s| *s == StatusCode::NOT_FOUND) {
+        HttpError::new(StatusCode::NOT_FOUND, "key not found on any node that answered")
+            .with("nodes", outcomes)
+            .into_response()
+    } else {
+        let all_timed_out = tried.iter().all(|(_, r)| r.as_ref().is_err_and(|e| e.status() == StatusCode::GATEWAY_TIMEOUT));
+        let status = if all_timed_out { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY };
+        let reasons: Vec<String> = tried.iter().map(|(n, r)| format!("{}: {}", n.name, reason(r))).collect();
+        HttpError::new(status, format!("no node could answer ({})", reasons.join("; ")))
+            .with("nodes", outcomes)
+            .into_response()
+    };
+    Forwarded {
+        response,
+        nodes: tried.iter().map(|(n, _)| n.name.clone()).collect(),
+    }
+}

@@ -1,0 +1,124 @@
+//! What every node holds right now, fetched from all of them at once: the data behind
+//! the /state page, `/dump` and `/health`.
+//!
+//! Each fetch is bounded by the timeout and they all run concurrently, so a class of 30
+//! nodes with a few dead ones still answers within one timeout. Our nodes (and any node
+//! with `/dump`) are read as data; a node that only has an HTML `/state` (the classroom
+//! original) is kept as that HTML, which the page shows in a sandboxed frame.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use hyper::StatusCode;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::task::JoinSet;
+
+use crate::cluster::{Cluster, NodeAddr};
+use crate::upstream::{NodeRequest, Upstream};
+
+/// The most HTML kept from a foreign node's /state page.
+const MAX_FOREIGN_HTML: usize = 256 << 10;
+
+/// One node as the page shows it.
+#[derive(Debug, Clone)]
+pub struct NodeView {
+    pub node: NodeAddr,
+    /// It answered at all.
+    pub up: bool,
+    pub latency_ms: u64,
+    /// How many keys it says it holds (when it has `/dump`).
+    pub count: Option<usize>,
+    /// Its pairs, sorted by key, values as JSON text.
+    pub pairs: Vec<(String, String)>,
+    /// A node without `/dump`: its own /state page, shown sandboxed.
+    pub foreign_html: Option<String>,
+    /// Why it is shown as down (or why its data could not be read).
+    pub error: Option<String>,
+}
+
+/// The `/dump` body our nodes send: `{"node", "count", "data": {key: value}}`.
+#[derive(Deserialize)]
+struct Dump {
+    count: Option<usize>,
+    data: BTreeMap<String, Box<RawValue>>,
+}
+
+/// Fetches every node of `cluster` concurrently.
+pub async fn gather(upstream: &Upstream, cluster: &Cluster) -> Vec<NodeView> {
+    let mut tasks = JoinSet::new();
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let (upstream, node, timeout) = (upstream.clone(), node.clone(), cluster.timeout);
+        tasks.spawn(async move { (i, view(&upstream, node, timeout).await) });
+    }
+    let mut views: Vec<Option<NodeView>> = vec![None; cluster.nodes.len()];
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((i, v)) = joined {
+            views[i] = Some(v);
+        }
+    }
+    views
+        .into_iter()
+        .zip(&cluster.nodes)
+        .map(|(v, node)| {
+            v.unwrap_or_else(|| down(node.clone(), 0, "the fetch was lost".into()))
+        })
+        .collect()
+}
+
+fn down(node: NodeAddr, latency_ms: u64, error: String) -> NodeView {
+    NodeView { node, up: false, latency_ms, count: None, pairs: Vec::new(), foreign_html: None, error: Some(error) }
+}
+
+async fn view(upstream: &Upstream, node: NodeAddr, timeout: std::time::Duration) -> NodeView {
+    let started = Instant::now();
+    let ms = || started.elapsed().as_millis() as u64;
+    let answer = match upstream.send(&node, &NodeRequest::get("/dump"), timeout).await {
+        Ok(a) => a,
+        Err(e) => return down(node, ms(), e.reason()),
+    };
+    if answer.status == StatusCode::OK {
+        if let Ok(dump) = serde_json::from_slice::<Dump>(&answer.body) {
+            let pairs: Vec<(String, String)> =
+                dump.data.into_iter().map(|(k, v)| (k, v.get().to_string())).collect();
+            return NodeView {
+                latency_ms: answer.latency.as_millis() as u64,
+                up: true,
+                count: Some(dump.count.unwrap_or(pairs.len())),
+                pairs,
+                foreign_html: None,
+                error: None,
+                node,
+            };
+        }
+    }
+    // No usable /dump: a foreign node. Its own page is the best we can show.
+    let left = timeout.saturating_sub(started.elapsed());
+    match upstream.send(&node, &NodeRequest::get("/state"), left).await {
+        Ok(page) if page.status.is_success() => {
+            let mut html = String::from_utf8_lossy(&page.body).into_owned();
+            if html.len() > MAX_FOREIGN_HTML {
+                let mut cut = MAX_FOREIGN_HTML;
+                while !html.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                html.truncate(cut);
+            }
+            NodeView {
+                latency_ms: answer.latency.as_millis() as u64,
+                up: true,
+                count: None,
+                pairs: Vec::new(),
+                foreign_html: Some(html),
+                error: None,
+                node,
+            }
+        }
+        Ok(page) => NodeView {
+            up: true,
+            error: Some(format!("it has neither /dump nor /state (answered {})", page.status)),
+            ..down(node, ms(), String::new())
+        },
+        Err(e) => down(node, ms(), e.reason()),
+    }
+}

@@ -1,0 +1,52 @@
+//! The last requests through the proxy, for the /state page: each curl in the room shows
+//! up on the projector with where it went and how long it took.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+/// How many requests the page lists.
+pub const KEEP: usize = 20;
+
+/// One request as the page lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// Milliseconds since the Unix epoch, so the browser can say "2 s ago".
+    pub at_ms: u64,
+    pub method: String,
+    pub key: String,
+    /// The node or nodes that answered.
+    pub nodes: Vec<String>,
+    pub status: u16,
+    pub ms: f64,
+}
+
+/// A ring of the last [`KEEP`] requests. A std `Mutex`: held for a push or a copy only.
+#[derive(Default)]
+pub struct Recent {
+    entries: Mutex<VecDeque<Entry>>,
+}
+
+impl Recent {
+    pub fn record(&self, method: &str, key: &str, nodes: Vec<String>, status: u16, ms: f64) {
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        // Keys are at most 1 KiB; the page needs far less.
+        let key: String = key.chars().take(200).collect();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() == KEEP {
+            entries.pop_front();
+        }
+        entries.push_back(Entry { at_ms, method: method.to_string(), key, nodes, status, ms });
+    }
+
+    /// Newest first.
+    pub fn list(&self) -> Vec<Entry> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.iter().rev().cloned().collect()
+    }
+}

@@ -1,0 +1,64 @@
+//! Live reload: the proxy watches its config file, so a teacher who adds a student's
+//! node or switches the mode just saves the file.
+//!
+//! It polls the file's content twice a second rather than asking the OS for events:
+//! editors save by writing a new file and renaming it over the old one, which breaks
+//! a watch on the old file, while reading the path again always sees what is there now.
+//! A valid edit is swapped in whole (requests in flight finish on the old cluster); an
+//! invalid one is logged with its reason and the running config stays.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::Proxy;
+
+/// How often the file is read; an edit takes effect within this much time.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Watches `path` until the process ends; `loaded` is the text the proxy started with.
+pub fn watch(proxy: Arc<Proxy>, path: PathBuf, loaded: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = loaded;
+        loop {
+            tokio::time::sleep(POLL).await;
+            let text = match tokio::fs::read_to_string(&path).await {
+                Ok(t) => t,
+                // Mid-rename, or deleted: keep what runs, look again next time.
+                Err(_) => continue,
+            };
+            if text == last {
+                continue;
+            }
+            last = text;
+            apply(&proxy, &path, &last);
+        }
+    })
+}
+
+/// Checks an edited config and puts it in force, or says why not.
+pub fn apply(proxy: &Proxy, path: &std::path::Path, text: &str) {
+    match Config::parse(text) {
+        Ok(config) => {
+            let before = proxy.live.get();
+            let after = proxy.live.replace(config);
+            tracing::info!(
+                "config {} reloaded: mode {}, nodes {}",
+                path.display(),
+                after.mode.name(),
+                after.names().join(", ")
+            );
+            if before.nodes.len() != after.nodes.len() {
+                tracing::warn!(
+                    "{}",
+                    crate::join::placement_note(before.nodes.len(), after.nodes.len())
+                );
+            }
+        }
+        Err(why) => tracing::error!(
+            "config {} not reloaded, the running config stays: {why}",
+            path.display()
+        ),
+    }
+}

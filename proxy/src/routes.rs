@@ -1,0 +1,165 @@
+//! The proxy's HTTP API: the nodes' own API (`/put`, `/get`, `/delete`, `/clear`,
+//! `/dump`, `/health`, `/state`), placed by the mode, plus what only a proxy can answer
+//! (`/explain`, `/config`, `/join`, `/leave`).
+//!
+//! The proxy checks what it can before any node sees the request (a missing key, a body
+//! too large), so a bad request costs no node anything and gets the same error whichever
+//! node it would have gone to.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::header::CONTENT_TYPE;
+use hyper::{Method, Request, StatusCode};
+use serde_json::{json, Value};
+use storage::http::{self, HttpError, Response};
+use storage::server::Handler;
+
+use crate::cluster::Cluster;
+use crate::forward::{self, Forwarded};
+use crate::mode::{Op, Plan};
+use crate::upstream::NodeRequest;
+use crate::{explain, overview, state_page, Proxy};
+
+/// The largest request body forwarded: a node's default value limit (1 MiB) with room
+/// to spare, so a node configured for larger values still gets to say no itself.
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+
+impl Proxy {
+    async fn route(&self, req: Request<Incoming>, peer: SocketAddr) -> Result<Forwarded, HttpError> {
+        let path = req.uri().path().to_string();
+        let method = req.method().clone();
+        let allowed: &[Method] = match path.as_str() {
+            "/put" => &[Method::POST, Method::PUT],
+            "/delete" => &[Method::DELETE, Method::POST],
+            "/clear" => &[Method::POST, Method::DELETE],
+            "/join" | "/leave" => &[Method::POST],
+            "/get" | "/dump" | "/health" | "/state" | "/state.json" | "/state.js" | "/explain" | "/config" | "/" => {
+                &[Method::GET, Method::HEAD]
+            }
+            _ => return Err(http::no_route(&path)),
+        };
+        if !allowed.contains(&method) {
+            return Ok(local(http::wrong_method(&method, &path, allowed)));
+        }
+        let cluster = self.live.get();
+        let query = req.uri().query().map(str::to_string);
+        match path.as_str() {
+            "/put" | "/get" | "/delete" => {
+                let key = http::query_key(query.as_deref())?;
+                let content_type = req.headers().get(CONTENT_TYPE).cloned();
+                let body = if path == "/put" {
+                    http::read_body(req, MAX_BODY_BYTES).await?
+                } else {
+                    Default::default()
+                };
+                let op = if path == "/get" { Op::Read } else { Op::Write };
+                let plan = cluster.mode.plan(op, &key, cluster.nodes.len());
+                let node_req = NodeRequest {
+                    method,
+                    path_and_query: format!("{path}?key={}", http::encode_component(&key)),
+                    body,
+                    content_type,
+                };
+                Ok(forward::run(&self.upstream, &cluster, plan, node_req).await)
+            }
+            "/clear" => {
+                let plan = Plan::All((0..cluster.nodes.len()).collect());
+                let node_req = NodeRequest { method: Method::POST, ..NodeRequest::get("/clear") };
+                Ok(forward::run(&self.upstream, &cluster, plan, node_req).await)
+            }
+            "/dump" => Ok(local(self.dump(&cluster).await)),
+            "/health" => Ok(local(self.health(&cluster).await)),
+            "/state" => Ok(local(http::html(state_page::render(self, &cluster).await))),
+            "/state.json" => {
+                let snapshot = state_page::snapshot(self, &cluster).await;
+                let text = serde_json::to_string(&snapshot).unwrap_or_default();
+                Ok(local(http::json_text(StatusCode::OK, text)))
+            }
+            "/state.js" => Ok(local(state_page::script())),
+            "/explain" => {
+                let key = http::query_key(query.as_deref())?;
+                Ok(local(http::json(StatusCode::OK, &explain::explain(&cluster, &key))))
+            }
+            "/config" => Ok(local(self.config_yaml(&cluster))),
+            "/join" => Ok(local(self.join(req, peer).await?)),
+            "/leave" => Ok(local(self.leave(req).await?)),
+            _ => Ok(local(http::redirect("/state"))),
+        }
+    }
+
+    /// Every node's pairs merged: each key with its value and the nodes that hold it.
+    async fn dump(&self, cluster: &Cluster) -> Response {
+        let views = overview::gather(&self.upstream, cluster).await;
+        let mut data = serde_json::Map::new();
+        let mut nodes = Vec::new();
+        for v in &views {
+            nodes.push(json!({"name": v.node.name, "url": v.node.url, "up": v.up, "count": v.count, "error": v.error}));
+            for (k, text) in &v.pairs {
+                let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                let entry = data.entry(k.clone()).or_insert_with(|| json!({"value": value, "nodes": []}));
+                if let Some(list) = entry.get_mut("nodes").and_then(Value::as_array_mut) {
+                    list.push(json!(v.node.name));
+                }
+            }
+        }
+        http::json(
+            StatusCode::OK,
+            &json!({"mode": cluster.mode.name(), "count": data.len(), "data": data, "nodes": nodes}),
+        )
+    }
+
+    /// The proxy is up; each node's own `/health`, or why it failed.
+    async fn health(&self, cluster: &Cluster) -> Response {
+        let all: Vec<usize> = (0..cluster.nodes.len()).collect();
+        let results = forward::fan_out(&self.upstream, cluster, &all, &NodeRequest::get("/health")).await;
+        let nodes: Vec<Value> = results
+            .iter()
+            .map(|(node, r)| match r {
+                Ok(a) => json!({"name": node.name, "url": node.url, "joined": node.joined,
+                                "up": a.status.is_success(), "status": a.status.as_u16(),
+                                "ms": a.latency.as_millis() as u64,
+                                "health": serde_json::from_slice::<Value>(&a.body).unwrap_or(Value::Null)}),
+                Err(e) => json!({"name": node.name, "url": node.url, "joined": node.joined,
+                                 "up": false, "error": e.reason()}),
+            })
+            .collect();
+        let up = nodes.iter().filter(|n| n["up"] == json!(true)).count();
+        http::json(
+            StatusCode::OK,
+            &json!({"status": "ok", "mode": cluster.mode.name(), "nodes_up": up,
+                    "nodes_total": nodes.len(), "nodes": nodes}),
+        )
+    }
+
+    fn config_yaml(&self, cluster: &Cluster) -> Response {
+        let mut res = http::html(cluster.effective_config().to_yaml_without_token());
+        res.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/yaml; charset=utf-8"));
+        res
+    }
+}
+
+/// An answer the proxy made itself, not a node.
+fn local(response: Response) -> Forwarded {
+    Forwarded { response, nodes: Vec::new() }
+}
+
+impl Handler for Proxy {
+    /// Answers, then logs one line and remembers the request for the /state page.
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let key = http::query_param(req.uri().query(), "key").ok().flatten().unwrap_or_default();
+        let out = self.route(req, peer).await.unwrap_or_else(|e| local(e.into_response()));
+        let status = out.response.status().as_u16();
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let shown: String = key.chars().take(80).collect();
+        tracing::info!("{method} {path} key={shown:?} -> {status} via [{}] in {ms:.1} ms", out.nodes.join(","));
+        if matches!(path.as_str(), "/put" | "/get" | "/delete" | "/clear") {
+            self.recent.record(method.as_str(), &key, out.nodes, status, ms);
+        }
+        out.response
+    }
+}

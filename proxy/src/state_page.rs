@@ -1,0 +1,191 @@
+//! The proxy's `/state` page, the projector view of the lesson: the mode in large type,
+//! one card per node (its colour, URL, up or down, latency, how many keys and which),
+//! how evenly the keys spread, the last requests, and in replication the keys on which
+//! the nodes disagree.
+//!
+//! The same [`Snapshot`] is rendered once on the server (askama, so the page works
+//! without JavaScript) and served as `/state.json`, which the page polls every second
+//! to update itself; the script writes text only (`textContent`), never markup.
+
+use std::collections::{BTreeMap, HashSet};
+
+use askama::Template;
+use serde::Serialize;
+
+use crate::cluster::Cluster;
+use crate::overview::{self, NodeView};
+use crate::recent::Entry;
+use crate::Proxy;
+
+/// Keys listed per card; the count above them is always the full one.
+const KEYS_PER_CARD: usize = 300;
+
+/// One colour per node, in config order, repeating past the end.
+const COLOURS: &[&str] = &[
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+    "#7f7f7f", "#bcbd22",
+];
+
+/// Everything the page shows, at one moment.
+#[derive(Serialize)]
+pub struct Snapshot {
+    mode: String,
+    rule: String,
+    n: usize,
+    timeout_ms: u64,
+    /// Keys held across all nodes (a replicated key counts once per node).
+    total_keys: usize,
+    nodes: Vec<Card>,
+    recent: Vec<Entry>,
+    divergent: Vec<Divergence>,
+}
+
+#[derive(Serialize)]
+struct Card {
+    name: String,
+    url: String,
+    joined: bool,
+    up: bool,
+    latency_ms: u64,
+    count: Option<usize>,
+    /// Its share of all keys, in percent, for the distribution bar.
+    share_pct: f64,
+    colour: &'static str,
+    keys: Vec<Pair>,
+    foreign_html: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Pair {
+    key: String,
+    value: String,
+    /// The value's full size in bytes when it was cut for the page.
+    cut_from: Option<usize>,
+}
+
+/// A key the replicas disagree on: missing on some, or with different values.
+#[derive(Serialize)]
+struct Divergence {
+    key: String,
+    missing_on: Vec<String>,
+    /// Node name → value, when the values differ.
+    values: BTreeMap<String, String>,
+}
+
+#[derive(Template)]
+#[template(path = "proxy_state.html")]
+struct Page<'a> {
+    s: &'a Snapshot,
+    json: String,
+}
+
+/// Fetches every node and builds the snapshot.
+pub async fn snapshot(proxy: &Proxy, cluster: &Cluster) -> Snapshot {
+    let views = overview::gather(&proxy.upstream, cluster).await;
+    let total_keys: usize = views.iter().filter_map(|v| v.count).sum();
+    let divergent = if cluster.mode.name() == "replication" { divergence(&views) } else { Vec::new() };
+    let nodes = views
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| card(i, v, total_keys))
+        .collect();
+    Snapshot {
+        mode: cluster.mode.name().to_string(),
+        rule: cluster.mode.rule().to_string(),
+        n: cluster.nodes.len(),
+        timeout_ms: cluster.timeout.as_millis() as u64,
+        total_keys,
+        nodes,
+        recent: proxy.recent.list(),
+        divergent,
+    }
+}
+
+fn card(i: usize, v: NodeView, total: usize) -> Card {
+    let count = v.count;
+    let keys = v
+        .pairs
+        .into_iter()
+        .take(KEYS_PER_CARD)
+        .map(|(key, value)| {
+            let (value, cut_from) = storage::state_page::shorten(value);
+            Pair { key, value, cut_from }
+        })
+        .collect();
+    Card {
+        name: v.node.name,
+        url: v.node.url,
+        joined: v.node.joined,
+        up: v.up,
+        latency_ms: v.latency_ms,
+        count,
+        share_pct: match (count, total) {
+            (Some(c), t) if t > 0 => (c as f64 * 1000.0 / t as f64).round() / 10.0,
+            _ => 0.0,
+        },
+        colour: COLOURS[i % COLOURS.len()],
+        keys,
+        foreign_html: v.foreign_html,
+        error: v.error,
+    }
+}
+
+/// The keys the nodes that answered with data disagree on.
+fn divergence(views: &[NodeView]) -> Vec<Divergence> {
+    let readable: Vec<&NodeView> = views.iter().filter(|v| v.up && v.count.is_some()).collect();
+    if readable.len() < 2 {
+        return Vec::new();
+    }
+    let maps: Vec<BTreeMap<&str, &str>> = readable
+        .iter()
+        .map(|v| v.pairs.iter().map(|(k, val)| (k.as_str(), val.as_str())).collect())
+        .collect();
+    let keys: HashSet<&str> = maps.iter().flat_map(|m| m.keys().copied()).collect();
+    let mut keys: Vec<&str> = keys.into_iter().collect();
+    keys.sort_unstable();
+    let mut out = Vec::new();
+    for key in keys {
+        let missing_on: Vec<String> = readable
+            .iter()
+            .zip(&maps)
+            .filter(|(_, m)| !m.contains_key(key))
+            .map(|(v, _)| v.node.name.clone())
+            .collect();
+        let values: BTreeMap<String, String> = readable
+            .iter()
+            .zip(&maps)
+            .filter_map(|(v, m)| m.get(key).map(|val| (v.node.name.clone(), val.to_string())))
+            .collect();
+        let distinct: HashSet<&String> = values.values().collect();
+        if !missing_on.is_empty() || distinct.len() > 1 {
+            let values = if distinct.len() > 1 { values } else { BTreeMap::new() };
+            out.push(Divergence { key: key.to_string(), missing_on, values });
+        }
+        if out.len() == 100 {
+            break;
+        }
+    }
+    out
+}
+
+/// The whole page, rendered on the server.
+pub async fn render(proxy: &Proxy, cluster: &Cluster) -> String {
+    let s = snapshot(proxy, cluster).await;
+    // The first snapshot rides along for the script; every `<` is escaped (as JSON's
+    // `\u003c`) so no value can close the script element early.
+    let json = serde_json::to_string(&s).unwrap_or_default().replace('<', "\\u003c");
+    Page { s: &s, json }
+        .render()
+        .unwrap_or_else(|e| format!("the page failed to render: {e}"))
+}
+
+/// The page's script, served as a file so the page itself carries no inline code.
+pub fn script() -> storage::http::Response {
+    let mut res = storage::http::html(include_str!("../static/state.js").to_string());
+    res.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    res
+}

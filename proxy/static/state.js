@@ -1,0 +1,121 @@
+// The live part of the proxy's /state page: every second it fetches /state.json and
+// redraws the page from it. Everything a node or a user sent is written with
+// textContent (never innerHTML), so a key like <script> stays text.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  let seen = null; // "node\u0000key" of every key on screen at the last update
+  let last = JSON.parse($("first").textContent);
+
+  function el(tag, props, children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (k === "text") e.textContent = v;
+      else if (k === "style") e.style.cssText = v;
+      else e.setAttribute(k, v);
+    }
+    for (const c of children || []) if (c) e.appendChild(c);
+    return e;
+  }
+
+  function card(c, fresh, filter) {
+    const rows = c.keys
+      .filter((p) => !filter || p.key.toLowerCase().includes(filter))
+      .map((p) => {
+        const value = el("td", { text: p.value });
+        if (p.cut_from) value.appendChild(el("span", { class: "size", text: " (" + p.cut_from + " bytes)" }));
+        return el("tr", fresh.has(c.name + "\u0000" + p.key) ? { class: "new" } : {}, [el("td", { text: p.key }), value]);
+      });
+    let frame = null;
+    if (c.foreign_html !== null) {
+      frame = el("iframe", { sandbox: "", referrerpolicy: "no-referrer", title: c.name + "'s own /state page" });
+      frame.srcdoc = c.foreign_html;
+    }
+    const shown = c.count !== null && c.keys.length < c.count
+      ? el("div", { class: "size", text: "showing " + c.keys.length + " of " + c.count }) : null;
+    return el("div", { class: "card", style: "border-color: " + c.colour }, [
+      el("h2", { text: c.name }),
+      el("div", { class: "url", text: c.url }),
+      el("div", {}, [
+        el("span", { class: "badge " + (c.up ? "up" : "down"), text: c.up ? "UP" : "DOWN" }),
+        c.joined ? el("span", { class: "badge joined", text: "joined" }) : null,
+        document.createTextNode(" " + c.latency_ms + " ms"),
+      ]),
+      c.count !== null ? el("div", { class: "count", text: c.count + " keys" }) : null,
+      c.error ? el("div", { class: "err", text: c.error }) : null,
+      frame,
+      shown,
+      el("div", { class: "keys" }, [el("table", {}, rows)]),
+    ]);
+  }
+
+  function replace(id, node) {
+    const old = $(id);
+    node.id = id;
+    old.replaceWith(node);
+  }
+
+  function draw(s) {
+    const filter = $("filter").value.trim().toLowerCase();
+    const now = new Set();
+    s.nodes.forEach((c) => c.keys.forEach((p) => now.add(c.name + "\u0000" + p.key)));
+    const fresh = new Set(seen === null ? [] : [...now].filter((k) => !seen.has(k)));
+    seen = now;
+    $("mode").textContent = s.mode;
+    $("rule").textContent = s.rule;
+    $("n").textContent = s.n;
+    $("total").textContent = s.total_keys;
+    $("timeout").textContent = s.timeout_ms;
+    document.title = "kv proxy · " + s.mode;
+    replace("bar", el("div", { class: "bar", title: "keys per node" }, s.nodes
+      .filter((c) => c.share_pct > 0)
+      .map((c) => el("span", { style: "background: " + c.colour + "; width: " + c.share_pct + "%", text: c.name + " " + c.share_pct + "%" }))));
+    replace("cards", el("div", { class: "cards" }, s.nodes.map((c) => card(c, fresh, filter))));
+    replace("recent", el("table", {}, [
+      el("tr", {}, ["method", "key", "node", "status", "ms"].map((h) => el("th", { text: h }))),
+      ...s.recent.map((r) => el("tr", {}, [r.method, r.key, r.nodes.join(", "), String(r.status), r.ms.toFixed(1)]
+        .map((t) => el("td", { text: t })))),
+    ]));
+    $("divergent-section").hidden = s.divergent.length === 0;
+    replace("divergent", el("table", {}, [
+      el("tr", {}, ["key", "missing on", "values"].map((h) => el("th", { text: h }))),
+      ...s.divergent.map((d) => el("tr", { class: "diverge" }, [
+        el("td", { text: d.key }),
+        el("td", { text: d.missing_on.join(", ") }),
+        el("td", { text: Object.entries(d.values).map(([n, v]) => n + ": " + v).join("   ") }),
+      ])),
+    ]));
+  }
+
+  async function poll() {
+    try {
+      const r = await fetch("state.json", { cache: "no-store", headers: { "ngrok-skip-browser-warning": "1" } });
+      if (r.ok) {
+        last = await r.json();
+        draw(last);
+        $("live").textContent = "live · updated " + new Date().toLocaleTimeString();
+      } else {
+        $("live").textContent = "live · the proxy answered " + r.status;
+      }
+    } catch (e) {
+      $("live").textContent = "live · cannot reach the proxy";
+    }
+    setTimeout(poll, 1000);
+  }
+
+  $("filter").addEventListener("input", () => draw(last));
+  $("explain-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const key = $("explain-key").value;
+    const out = $("explain-out");
+    try {
+      const r = await fetch("explain?key=" + encodeURIComponent(key), { headers: { "ngrok-skip-browser-warning": "1" } });
+      const e = await r.json();
+      out.textContent = r.ok ? e.words : e.error;
+    } catch (err) {
+      out.textContent = "cannot reach the proxy";
+    }
+  });
+  draw(last);
+  poll();
+})();
