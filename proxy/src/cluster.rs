@@ -115,10 +115,10 @@ impl Live {
 
     /// Changes the joined nodes with `change` and rebuilds the cluster around them.
     /// `change` answers `Err` to refuse; nothing changes then.
-    pub fn change_joined<T>(
+    pub fn change_joined<T, E>(
         &self,
-        change: impl FnOnce(&Cluster, &mut Vec<NodeConfig>) -> Result<T, String>,
-    ) -> Result<(T, Arc<Cluster>), String> {
+        change: impl FnOnce(&Cluster, &mut Vec<NodeConfig>) -> Result<T, E>,
+    ) -> Result<(T, Arc<Cluster>), E> {
         let mut joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         let mut next = joined.clone();

@@ -1,28 +1,201 @@
 //! Students' nodes joining and leaving the class: `POST /join` and `POST /leave`.
+//!
+//! A node asks to join with `Authorization: Bearer <join_token>` and
+//! `{"name": "alice", "url": "https://alice.ngrok-free.app"}` (or `{"name", "port"}`,
+//! and the proxy uses the address the request came from: the classroom-LAN case).
+//! The proxy checks, in this order, and answers:
+//! 403 joining is off (no `join_token` in the config) · 401 wrong or missing token ·
+//! 400 a bad name or URL · 409 the name belongs to another URL · 429 the class is full ·
+//! 422 the URL does not speak the API (the `doctor` checks) · 200 joined (or already in).
+//!
+//! Joined nodes come after the config file's nodes, survive reloads of the file, and
+//! never write the file: `GET /config` shows the whole class as YAML to save.
 
 use std::net::SocketAddr;
 
 use hyper::body::Incoming;
+use hyper::header::AUTHORIZATION;
 use hyper::{Request, StatusCode};
-use storage::http::{HttpError, Response};
+use serde::Deserialize;
+use serde_json::json;
+use storage::http::{self, HttpError, Response};
 
+use crate::config::{self, NodeConfig};
+use crate::doctor;
 use crate::Proxy;
+
+/// The largest join or leave body read.
+const MAX_BODY: usize = 4096;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinBody {
+    name: String,
+    /// The URL the node is reached at; without it, the request's source address and `port`.
+    url: Option<String>,
+    port: Option<u16>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaveBody {
+    name: String,
+}
 
 /// What changes for the keys when the number of nodes changes, in words.
 pub fn placement_note(before: usize, after: usize) -> String {
     format!(
-        "the number of nodes changed from {before} to {after}: SHA-256 mod {after} now places \
-         most keys on another node than mod {before} did, so keys written before may be looked \
+        "the number of nodes changed from {before} to {after}: SHA-256 mod {after} places most \
+         keys on another node than mod {before} did, so keys written before may now be looked \
          for on a node that does not have them"
     )
 }
 
 impl Proxy {
-    pub(crate) async fn join(&self, _req: Request<Incoming>, _peer: SocketAddr) -> Result<Response, HttpError> {
-        Err(HttpError::new(StatusCode::FORBIDDEN, "joining is not built yet"))
+    /// 403 when joining is off, 401 for a wrong token; the body, parsed, otherwise.
+    async fn authorized<T: for<'de> Deserialize<'de>>(&self, req: Request<Incoming>) -> Result<T, HttpError> {
+        let cluster = self.live.get();
+        let Some(token) = cluster.config.join_token.as_deref().filter(|t| !t.is_empty()) else {
+            return Err(HttpError::new(
+                StatusCode::FORBIDDEN,
+                "joining is off on this proxy: the teacher adds `join_token: <a secret>` to its config to turn it on",
+            ));
+        };
+        let given = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same(given.as_bytes(), token.as_bytes()) {
+            return Err(HttpError::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong or missing join token: send `Authorization: Bearer <token>` (storage --join-token)",
+            ));
+        }
+        let body = http::read_body(req, MAX_BODY).await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            HttpError::new(StatusCode::BAD_REQUEST, format!("the body must be JSON like {{\"name\": \"alice\", \"url\": \"https://...\"}}: {e}"))
+        })
     }
 
-    pub(crate) async fn leave(&self, _req: Request<Incoming>) -> Result<Response, HttpError> {
-        Err(HttpError::new(StatusCode::FORBIDDEN, "joining is not built yet"))
+    pub(crate) async fn join(&self, req: Request<Incoming>, peer: SocketAddr) -> Result<Response, HttpError> {
+        let body: JoinBody = self.authorized(req).await?;
+        let url = match (body.url, body.port) {
+            (Some(url), _) => url,
+            (None, Some(port)) => match peer.ip() {
+                std::net::IpAddr::V4(ip) => format!("http://{ip}:{port}"),
+                std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{port}"),
+            },
+            (None, None) => return Err(HttpError::new(StatusCode::BAD_REQUEST, "say where the node is: \"url\" (storage --advertise) or \"port\"")),
+        };
+        let node = NodeConfig { name: body.name, url };
+        config::check_node(&node.name, &node.url).map_err(|why| HttpError::new(StatusCode::BAD_REQUEST, why))?;
+        // Cheap refusals first, then the API check (which takes a few round trips).
+        if let Some(answer) = self.join_conflict(&node)? {
+            return Ok(answer);
+        }
+        let cluster = self.live.get();
+        let addr = crate::cluster::NodeAddr::new(&node, true);
+        let report = doctor::check_node(&self.upstream, &addr, cluster.timeout).await;
+        if let Some(why) = report.first_failure() {
+            tracing::warn!("node {} ({}) may not join: {why}", node.name, node.url);
+            return Err(HttpError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{} does not speak the API: {why}", node.url),
+            )
+            .with("checks", serde_json::to_value(&report.checks).unwrap_or_default()));
+        }
+        let before = cluster.nodes.len();
+        let max = cluster.config.max_joined();
+        // Checked again under the lock: another join may have come in meanwhile.
+        let (index, after) = self.live.change_joined(|current, joined| {
+            if let Some(i) = current.nodes.iter().position(|n| n.name == node.name) {
+                return if current.nodes[i].url == node.url { Ok(i) } else { Err(taken(&node.name, &current.nodes[i].url)) };
+            }
+            if joined.len() >= max {
+                return Err(full(joined.len()));
+            }
+            joined.push(node.clone());
+            Ok(current.nodes.len())
+        })?;
+        let n = after.nodes.len();
+        let note = (n != before).then(|| placement_note(before, n));
+        tracing::info!("node {} joined from {}: now {n} nodes", node.name, node.url);
+        if let Some(note) = &note {
+            tracing::warn!("{note}");
+        }
+        Ok(http::json(
+            StatusCode::OK,
+            &json!({"message": format!("{} is in the class, node {} of {n}", node.name, index + 1),
+                    "name": node.name, "url": node.url, "index": index, "nodes": n, "note": note}),
+        ))
     }
+
+    /// 200 for a rejoin with the same name and URL, 409 for a name held by another
+    /// URL, 429 when the class is full; `None` when the join may go on.
+    fn join_conflict(&self, node: &NodeConfig) -> Result<Option<Response>, HttpError> {
+        let cluster = self.live.get();
+        if let Some(held) = cluster.nodes.iter().find(|n| n.name == node.name) {
+            if held.url == node.url {
+                let index = cluster.nodes.iter().position(|n| n.name == node.name).unwrap_or(0);
+                return Ok(Some(http::json(
+                    StatusCode::OK,
+                    &json!({"message": format!("{} is already in the class", node.name),
+                            "name": node.name, "url": node.url, "index": index, "nodes": cluster.nodes.len()}),
+                )));
+            }
+            return Err(taken(&node.name, &held.url));
+        }
+        let joined = cluster.nodes.iter().filter(|n| n.joined).count();
+        if joined >= cluster.config.max_joined() {
+            return Err(full(joined));
+        }
+        Ok(None)
+    }
+
+    pub(crate) async fn leave(&self, req: Request<Incoming>) -> Result<Response, HttpError> {
+        let body: LeaveBody = self.authorized(req).await?;
+        let before = self.live.get().nodes.len();
+        let (_, after) = self.live.change_joined(|current, joined| {
+            match joined.iter().position(|n| n.name == body.name) {
+                Some(i) => {
+                    joined.remove(i);
+                    Ok(())
+                }
+                None if current.nodes.iter().any(|n| n.name == body.name) => Err(HttpError::new(
+                    StatusCode::CONFLICT,
+                    format!("{} is in the config file; the teacher removes it there", body.name),
+                )),
+                None => Err(HttpError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no joined node is called {}", body.name),
+                )),
+            }
+        })?;
+        let n = after.nodes.len();
+        tracing::info!("node {} left: now {n} nodes", body.name);
+        tracing::warn!("{}", placement_note(before, n));
+        Ok(http::json(
+            StatusCode::OK,
+            &json!({"message": format!("{} left the class", body.name), "nodes": n,
+                    "note": placement_note(before, n)}),
+        ))
+    }
+}
+
+fn taken(name: &str, url: &str) -> HttpError {
+    HttpError::new(StatusCode::CONFLICT, format!("the name {name} is taken by {url}: pick another name (-n)"))
+}
+
+fn full(joined: usize) -> HttpError {
+    HttpError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("the class is full: {joined} nodes have joined (max_joined in the config)"),
+    )
+}
+
+/// Compares a token in time that does not depend on where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -24,7 +24,6 @@ pub mod recent;
 pub mod reload;
 pub mod routes;
 pub mod state_page;
-pub mod tls;
 pub mod upstream;
 
 use std::future::Future;

@@ -23,7 +23,7 @@ use hyper_util::rt::TokioExecutor;
 use storage::http::HttpError;
 
 use crate::cluster::NodeAddr;
-use crate::tls;
+use storage::tls;
 
 /// The largest answer read from a node (a `/dump` of a big node is the largest).
 const MAX_ANSWER_BYTES: usize = 64 << 20;
@@ -117,18 +117,10 @@ impl Default for Upstream {
 
 impl Upstream {
     pub fn new() -> Upstream {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls::client_config())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
-            .build(https);
+            .build(tls::connector());
         Upstream { client }
     }
 

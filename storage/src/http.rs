@@ -6,7 +6,7 @@
 //! error page or a dropped connection.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
@@ -102,7 +102,15 @@ pub fn wrong_method(method: &Method, path: &str, allowed: &[Method]) -> Response
     res
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with 413 before buffering it.
+/// How much of an oversized body is read (and dropped) before answering 413. A client
+/// like curl or Python's http.client sends its whole body before it reads the answer; if
+/// the server hung up first, the client would see a broken pipe instead of the 413.
+const MAX_DRAIN_BYTES: usize = 64 << 20;
+
+/// How long draining an oversized body may take.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads the whole body, refusing more than `limit` bytes with 413 (and keeping none of it).
 pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, HttpError> {
     let too_large = || {
         HttpError::new(
@@ -115,17 +123,42 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ht
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut body = req.into_body();
     if declared.is_some_and(|n| n > limit as u64) {
+        drain(&mut body).await;
         return Err(too_large());
     }
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(HttpError::new(
-            StatusCode::BAD_REQUEST,
-            format!("could not read the request body: {e}"),
-        )),
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            HttpError::new(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request body: {e}"),
+            )
+        })?;
+        if let Some(data) = frame.data_ref() {
+            if buf.len() + data.len() > limit {
+                drain(&mut body).await;
+                return Err(too_large());
+            }
+            buf.extend_from_slice(data);
+        }
     }
+    Ok(buf.freeze())
+}
+
+/// Reads and drops the rest of a body, within [`MAX_DRAIN_BYTES`] and [`DRAIN_TIMEOUT`].
+async fn drain(body: &mut Incoming) {
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > MAX_DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Percent-decodes one query-string component the way HTML forms and Flask do (`+` is a

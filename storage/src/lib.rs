@@ -9,6 +9,8 @@
 //! - [`server`]: the accept loop and graceful stop, shared with the proxy.
 //! - [`http`]: JSON answers and errors, query strings, bodies; shared with the proxy.
 //! - [`settings`]: the command line.
+//! - [`join`]: asking a teacher's proxy to add this node (`--join`), and to drop it on exit.
+//! - [`tls`]: the certificates trusted for https (the proxy's nodes, a teacher's ngrok URL).
 
 pub mod db;
 pub mod http;
@@ -16,6 +18,8 @@ pub mod routes;
 pub mod server;
 pub mod settings;
 pub mod state_page;
+pub mod tls;
+pub mod join;
 
 use std::future::Future;
 use std::sync::Arc;

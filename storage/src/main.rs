@@ -1,6 +1,7 @@
 //! `storage -n kv1 -p 5000`: parse the flags, listen, serve until Ctrl-C or SIGTERM.
 
 use clap::Parser;
+use storage::join::Joining;
 use storage::{server, Settings};
 
 #[tokio::main]
@@ -16,6 +17,21 @@ async fn main() {
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!("node {} listening on http://{addr} (state page: /state)", settings.name);
-    storage::serve(listener, settings, server::stop_signal()).await;
+    let joining = settings.join.as_ref().map(|proxy| {
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(settings.port);
+        let token = settings.join_token.clone().unwrap_or_default();
+        Joining::new(proxy, &token, &settings.name, settings.advertise.clone(), port)
+    });
+    if let Some(j) = &joining {
+        j.clone().start();
+    }
+    let stop = async move {
+        server::stop_signal().await;
+        // Leave before stopping, so the class's page drops this node rather than showing it down.
+        if let Some(j) = &joining {
+            j.leave().await;
+        }
+    };
+    storage::serve(listener, settings, stop).await;
     tracing::info!("stopped");
 }

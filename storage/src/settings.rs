@@ -29,6 +29,19 @@ pub struct Settings {
     /// The largest value accepted, in bytes of JSON.
     #[arg(long, env = "KV_MAX_VALUE_BYTES", default_value_t = DEFAULT_MAX_VALUE_BYTES)]
     pub max_value_bytes: usize,
+
+    /// A teacher's proxy to join once listening, e.g. https://teacher.ngrok-free.app
+    #[arg(long, env = "KV_JOIN", value_name = "PROXY_URL")]
+    pub join: Option<String>,
+
+    /// The URL the proxy should reach this node at (your `ngrok http 5000` URL). Without
+    /// it, the proxy uses the address your request comes from (the classroom LAN).
+    #[arg(long, env = "KV_ADVERTISE", value_name = "URL", requires = "join")]
+    pub advertise: Option<String>,
+
+    /// The token the teacher gave the class (the proxy's `join_token`).
+    #[arg(long, env = "KV_JOIN_TOKEN", value_name = "TOKEN", requires = "join", hide_env_values = true)]
+    pub join_token: Option<String>,
 }
 
 impl Settings {
@@ -40,6 +53,9 @@ impl Settings {
             host: "127.0.0.1".to_string(),
             max_keys: DEFAULT_MAX_KEYS,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            join: None,
+            advertise: None,
+            join_token: None,
         }
     }
 }

@@ -1,8 +1,12 @@
-//! Which certificates the proxy trusts for `https://` nodes (a student's ngrok URL):
+//! Which certificates are trusted for `https://` (a student's node or a teacher's proxy
+//! behind ngrok):
 //! the system's roots, and also the file `SSL_CERT_FILE` names when it is set, so a test
 //! or a classroom with its own CA works without touching the system.
 
 use std::sync::Arc;
+
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -43,4 +47,16 @@ pub fn client_config() -> ClientConfig {
         .expect("ring supports TLS 1.2 and 1.3")
         .with_root_certificates(roots)
         .with_no_client_auth()
+}
+
+/// A connector for `http://` and `https://` URLs alike, with these roots, HTTP/1.1.
+pub fn connector() -> HttpsConnector<HttpConnector> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(client_config())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http)
 }

@@ -1,0 +1,140 @@
+//! `storage --join URL`: a student's node asks the teacher's proxy to add it to the class,
+//! and on Ctrl-C asks to leave, so nobody types thirty URLs into YAML.
+//!
+//! Joining retries with backoff until the proxy answers (it may start after the
+//! students' nodes); a refusal that retrying cannot fix (wrong token, name taken, the
+//! node fails the proxy's API check) is logged once, in a sentence, and joining stops.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request, StatusCode};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+
+use crate::tls;
+
+/// The longest wait between two attempts to join.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// How long one request to the proxy may take (a join waits for the proxy's API check).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where to join and as what.
+#[derive(Clone)]
+pub struct Joining {
+    /// The proxy's base URL, e.g. https://teacher.ngrok-free.app
+    pub proxy: String,
+    pub token: String,
+    pub name: String,
+    /// The URL others reach this node at; `None`: the proxy uses our address and `port`.
+    pub advertise: Option<String>,
+    /// The port this node listens on.
+    pub port: u16,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+/// What the proxy said.
+enum Outcome {
+    Joined(String),
+    /// Retrying cannot help: the sentence says what to change.
+    Refused(String),
+    /// The proxy did not answer, or answered 5xx: try again later.
+    Retry(String),
+}
+
+impl Joining {
+    pub fn new(proxy: &str, token: &str, name: &str, advertise: Option<String>, port: u16) -> Joining {
+        Joining {
+            proxy: proxy.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            name: name.to_string(),
+            advertise,
+            port,
+            client: Client::builder(TokioExecutor::new()).build(tls::connector()),
+        }
+    }
+
+    /// Joins in the background, retrying with backoff until the proxy answers.
+    pub fn start(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(500);
+            loop {
+                match self.join_once().await {
+                    Outcome::Joined(msg) => {
+                        tracing::info!("joined the class at {}: {msg}", self.proxy);
+                        return;
+                    }
+                    Outcome::Refused(why) => {
+                        tracing::error!("the proxy at {} refused to add this node: {why}", self.proxy);
+                        return;
+                    }
+                    Outcome::Retry(why) => {
+                        tracing::warn!("cannot join {} yet ({why}); trying again in {:.1} s", self.proxy, wait.as_secs_f64());
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+        })
+    }
+
+    async fn join_once(&self) -> Outcome {
+        let body = match &self.advertise {
+            Some(url) => json!({"name": self.name, "url": url}),
+            None => json!({"name": self.name, "port": self.port}),
+        };
+        match self.post("/join", body).await {
+            Err(why) => Outcome::Retry(why),
+            Ok((status, answer)) => {
+                let said = answer
+                    .get("message")
+                    .or_else(|| answer.get("error"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                if status.is_success() {
+                    Outcome::Joined(said)
+                } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    Outcome::Retry(format!("{status} {said}"))
+                } else {
+                    Outcome::Refused(format!("{status}: {said}"))
+                }
+            }
+        }
+    }
+
+    /// Asks to leave; called on Ctrl-C or SIGTERM, before the node stops.
+    pub async fn leave(&self) {
+        match self.post("/leave", json!({"name": self.name})).await {
+            Ok((status, _)) if status.is_success() => tracing::info!("left the class at {}", self.proxy),
+            Ok((status, answer)) => tracing::warn!("the proxy did not take the leave: {status} {answer}"),
+            Err(why) => tracing::warn!("could not tell the proxy this node is leaving: {why}"),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<(StatusCode, Value), String> {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}{path}", self.proxy))
+            .header(AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(CONTENT_TYPE, "application/json")
+            .header("ngrok-skip-browser-warning", "1")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| format!("bad proxy URL {}: {e}", self.proxy))?;
+        let exchange = async {
+            let res = self.client.request(req).await.map_err(|e| format!("{e}"))?;
+            let status = res.status();
+            let bytes = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
+    }
+}
