@@ -50,7 +50,11 @@ impl Cluster {
         let mode = mode::by_name(&config.mode)
             .or_else(|| mode::by_name(mode::NAMES[0]))
             .expect("mode::NAMES names a mode");
-        let mut nodes: Vec<NodeAddr> = config.nodes.iter().map(|n| NodeAddr::new(n, false)).collect();
+        let mut nodes: Vec<NodeAddr> = config
+            .nodes
+            .iter()
+            .map(|n| NodeAddr::new(n, false))
+            .collect();
         for j in joined {
             if !nodes.iter().any(|n| n.name == j.name) {
                 nodes.push(NodeAddr::new(j, true));
@@ -102,12 +106,19 @@ impl Live {
 
     /// The cluster to serve one request with.
     pub fn get(&self) -> Arc<Cluster> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Puts a newly loaded config file in force, keeping the joined nodes.
     pub fn replace(&self, config: Config) -> Arc<Cluster> {
-        let joined = self.joined.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let joined = self
+            .joined
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let cluster = Arc::new(Cluster::new(config, &joined));
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = cluster.clone();
         cluster

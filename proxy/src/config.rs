@@ -89,7 +89,9 @@ impl Config {
             ));
         }
         if self.nodes.is_empty() {
-            return Err("no nodes: add a `nodes:` list with at least one `- name: ... url: ...`".into());
+            return Err(
+                "no nodes: add a `nodes:` list with at least one `- name: ... url: ...`".into(),
+            );
         }
         let mut seen = HashSet::new();
         for node in &self.nodes {
@@ -141,17 +143,17 @@ pub fn check_node(name: &str, url: &str) -> Result<(), String> {
         ));
     }
     if url.len() > MAX_URL_CHARS {
-        return Err(format!("node {name}: the url is longer than {MAX_URL_CHARS} characters"));
+        return Err(format!(
+            "node {name}: the url is longer than {MAX_URL_CHARS} characters"
+        ));
     }
     let lower = url.to_ascii_lowercase();
     if !lower.starts_with("http://") && !lower.starts_with("https://") {
         return Err(match url.split_once("://") {
-            Some((scheme, _)) => format!(
-                "node {name}: url '{url}' uses {scheme}; only http:// and https:// work"
-            ),
-            None => format!(
-                "node {name}: url '{url}' has no scheme; write it as http://{url}"
-            ),
+            Some((scheme, _)) => {
+                format!("node {name}: url '{url}' uses {scheme}; only http:// and https:// work")
+            }
+            None => format!("node {name}: url '{url}' has no scheme; write it as http://{url}"),
         });
     }
     match url.parse::<hyper::Uri>() {
@@ -201,15 +203,24 @@ mod tests {
     fn each_mistake_is_named() {
         let n = "  - name: kv1\n    url: http://x:1\n";
         let cases = [
-            ("mode: sharding\nnodes:\n  - name: kv1\n    url: [x\n", "line"),
+            (
+                "mode: sharding\nnodes:\n  - name: kv1\n    url: [x\n",
+                "line",
+            ),
             (&*format!("mode: shardnig\nnodes:\n{n}"), "shardnig"),
             (&*format!("nodes:\n{n}"), "mode"),
             ("mode: sharding\n", "no nodes"),
             ("mode: sharding\nnodes: []\n", "no nodes"),
             ("mode: sharding\nnodes:\n  - name: kv1\n", "url"),
             ("mode: sharding\nnodes:\n  - url: http://x:1\n", "name"),
-            ("mode: sharding\nnodes:\n  - name: kv1\n    url: localhost:5000\n", "no scheme"),
-            ("mode: sharding\nnodes:\n  - name: kv1\n    url: ftp://x:21\n", "ftp"),
+            (
+                "mode: sharding\nnodes:\n  - name: kv1\n    url: localhost:5000\n",
+                "no scheme",
+            ),
+            (
+                "mode: sharding\nnodes:\n  - name: kv1\n    url: ftp://x:21\n",
+                "ftp",
+            ),
             (&*format!("mode: sharding\nnodes:\n{n}{n}"), "duplicate"),
             (&*format!("mode: sharding\nnodez:\n{n}"), "nodez"),
             ("mode: sharding\nnodes: kv1\n", "sequence"),

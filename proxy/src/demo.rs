@@ -24,8 +24,15 @@ pub async fn run(mode: &str, host: &str, port: u16) -> Result<(), String> {
         let listener = server::bind(host, *node_port).await?;
         let mut settings = storage::Settings::named(&name);
         settings.port = *node_port;
-        tasks.push(tokio::spawn(storage::serve(listener, settings, stopped(stop_rx.clone()))));
-        nodes.push(NodeConfig { name, url: format!("http://127.0.0.1:{node_port}") });
+        tasks.push(tokio::spawn(storage::serve(
+            listener,
+            settings,
+            stopped(stop_rx.clone()),
+        )));
+        nodes.push(NodeConfig {
+            name,
+            url: format!("http://127.0.0.1:{node_port}"),
+        });
     }
     let config = Config {
         mode: mode.to_string(),
@@ -38,7 +45,11 @@ pub async fn run(mode: &str, host: &str, port: u16) -> Result<(), String> {
     let listener = server::bind(host, port).await?;
     crate::print_banner(&config, port);
     let proxy = Arc::new(Proxy::new(config));
-    tasks.push(tokio::spawn(crate::serve(listener, proxy, stopped(stop_rx.clone()))));
+    tasks.push(tokio::spawn(crate::serve(
+        listener,
+        proxy,
+        stopped(stop_rx.clone()),
+    )));
     server::stop_signal().await;
     let _ = stop_tx.send(true);
     for t in tasks {

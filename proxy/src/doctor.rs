@@ -22,7 +22,12 @@ use crate::upstream::{Answer, NodeRequest, Upstream};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Check every node of this config.
-    #[arg(short = 'c', long, conflicts_with = "node", required_unless_present = "node")]
+    #[arg(
+        short = 'c',
+        long,
+        conflicts_with = "node",
+        required_unless_present = "node"
+    )]
     pub config: Option<std::path::PathBuf>,
     /// Check one node by its URL, e.g. http://localhost:5000 or https://x.ngrok-free.app.
     #[arg(long)]
@@ -69,15 +74,30 @@ impl Report {
 }
 
 fn pass(name: &'static str, detail: String) -> Check {
-    Check { name, ok: Some(true), detail }
+    Check {
+        name,
+        ok: Some(true),
+        detail,
+    }
 }
 
 fn fail(name: &'static str, detail: String) -> Check {
-    Check { name, ok: Some(false), detail }
+    Check {
+        name,
+        ok: Some(false),
+        detail,
+    }
 }
 
 /// The checks' names, in order, for the table's header.
-const NAMES: [&str; 6] = ["reachable", "tls", "not-ngrok-warning", "put-get-delete", "missing-404", "state-html"];
+const NAMES: [&str; 6] = [
+    "reachable",
+    "tls",
+    "not-ngrok-warning",
+    "put-get-delete",
+    "missing-404",
+    "state-html",
+];
 
 /// Runs every check on one node.
 pub async fn check_node(upstream: &Upstream, node: &NodeAddr, timeout: Duration) -> Report {
@@ -86,31 +106,60 @@ pub async fn check_node(upstream: &Upstream, node: &NodeAddr, timeout: Duration)
     let report = |checks: Vec<Check>, latency_ms| {
         let mut checks = checks;
         for name in NAMES.iter().skip(checks.len()) {
-            checks.push(Check { name, ok: None, detail: "not tried (an earlier check failed)".into() });
+            checks.push(Check {
+                name,
+                ok: None,
+                detail: "not tried (an earlier check failed)".into(),
+            });
         }
-        Report { name: node.name.clone(), url: node.url.clone(), checks, latency_ms }
+        Report {
+            name: node.name.clone(),
+            url: node.url.clone(),
+            checks,
+            latency_ms,
+        }
     };
 
     // 1-2. reachable, and TLS valid: any answer to /state means both.
-    let state = match upstream.send(node, &NodeRequest::get("/state"), timeout).await {
+    let state = match upstream
+        .send(node, &NodeRequest::get("/state"), timeout)
+        .await
+    {
         Ok(a) => a,
         Err(e) => {
             let why = e.reason();
             let mut checks = Vec::new();
             if https && why.starts_with("TLS") {
-                checks.push(Check { name: "reachable", ok: Some(true), detail: "it accepts connections".into() });
-                checks.push(fail("tls", format!("{why}; use the https URL ngrok printed, or http:// for a LAN node")));
+                checks.push(Check {
+                    name: "reachable",
+                    ok: Some(true),
+                    detail: "it accepts connections".into(),
+                });
+                checks.push(fail(
+                    "tls",
+                    format!("{why}; use the https URL ngrok printed, or http:// for a LAN node"),
+                ));
             } else {
-                checks.push(fail("reachable", format!("{why}; is the node running, and is the URL (host and port) right?")));
+                checks.push(fail(
+                    "reachable",
+                    format!("{why}; is the node running, and is the URL (host and port) right?"),
+                ));
             }
             return report(checks, None);
         }
     };
-    checks.push(pass("reachable", format!("answered in {} ms", state.latency.as_millis())));
+    checks.push(pass(
+        "reachable",
+        format!("answered in {} ms", state.latency.as_millis()),
+    ));
     if https {
         checks.push(pass("tls", "the certificate is valid".into()));
     } else {
-        checks.push(Check { name: "tls", ok: None, detail: "plain http".into() });
+        checks.push(Check {
+            name: "tls",
+            ok: None,
+            detail: "plain http".into(),
+        });
     }
     // 3. ngrok's free tier answers browsers with a warning page unless told to skip it.
     let text = String::from_utf8_lossy(&state.body);
@@ -120,14 +169,20 @@ pub async fn check_node(upstream: &Upstream, node: &NodeAddr, timeout: Duration)
     }
     checks.push(pass("not-ngrok-warning", "the node's own answer".into()));
     // 4. a round trip on a throwaway key, removed afterwards.
-    let nonce = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nonce = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let key = format!("doctor-check-{nonce}");
     let value = json!({"doctor": nonce.to_string()});
     let latency;
     match round_trip(upstream, node, timeout, &key, &value).await {
         Ok(ms) => {
             latency = Some(ms);
-            checks.push(pass("put-get-delete", format!("a value went in, came back equal and was deleted ({ms} ms per request)")));
+            checks.push(pass(
+                "put-get-delete",
+                format!("a value went in, came back equal and was deleted ({ms} ms per request)"),
+            ));
         }
         Err(why) => {
             checks.push(fail("put-get-delete", why));
@@ -145,17 +200,38 @@ pub async fn check_node(upstream: &Upstream, node: &NodeAddr, timeout: Duration)
     }
     // 6. the page the class looks at.
     let is_html = state.status.is_success()
-        && state.content_type.as_ref().and_then(|c| c.to_str().ok()).is_some_and(|c| c.contains("text/html"));
+        && state
+            .content_type
+            .as_ref()
+            .and_then(|c| c.to_str().ok())
+            .is_some_and(|c| c.contains("text/html"));
     if is_html {
         checks.push(pass("state-html", "GET /state answers an HTML page".into()));
     } else {
-        checks.push(fail("state-html", format!("GET /state answered {} {}; it must answer 200 with Content-Type text/html", state.status, state.content_type.as_ref().and_then(|c| c.to_str().ok()).unwrap_or("without a Content-Type"))));
+        checks.push(fail(
+            "state-html",
+            format!(
+                "GET /state answered {} {}; it must answer 200 with Content-Type text/html",
+                state.status,
+                state
+                    .content_type
+                    .as_ref()
+                    .and_then(|c| c.to_str().ok())
+                    .unwrap_or("without a Content-Type")
+            ),
+        ));
     }
     report(checks, latency)
 }
 
 /// put, get (the same value back), delete, and the key is gone. Answers the get's latency.
-async fn round_trip(upstream: &Upstream, node: &NodeAddr, timeout: Duration, key: &str, value: &Value) -> Result<u64, String> {
+async fn round_trip(
+    upstream: &Upstream,
+    node: &NodeAddr,
+    timeout: Duration,
+    key: &str,
+    value: &Value,
+) -> Result<u64, String> {
     let q = storage::http::encode_component(key);
     let put = NodeRequest {
         method: Method::POST,
@@ -163,23 +239,46 @@ async fn round_trip(upstream: &Upstream, node: &NodeAddr, timeout: Duration, key
         body: json!({"value": value}).to_string().into(),
         content_type: Some(hyper::header::HeaderValue::from_static("application/json")),
     };
-    let send = |req: NodeRequest| async move { upstream.send(node, &req, timeout).await.map_err(|e| e.reason()) };
+    let send = |req: NodeRequest| async move {
+        upstream
+            .send(node, &req, timeout)
+            .await
+            .map_err(|e| e.reason())
+    };
     let expect = |what: &str, a: &Answer, want: StatusCode| -> Result<(), String> {
         if a.status == want {
             Ok(())
         } else {
-            Err(format!("{what} answered {} ({}); it must answer {want}", a.status, String::from_utf8_lossy(&a.body).chars().take(80).collect::<String>()))
+            Err(format!(
+                "{what} answered {} ({}); it must answer {want}",
+                a.status,
+                String::from_utf8_lossy(&a.body)
+                    .chars()
+                    .take(80)
+                    .collect::<String>()
+            ))
         }
     };
     let a = send(put).await?;
     expect("POST /put with {\"value\": ...}", &a, StatusCode::OK)?;
     let got = send(NodeRequest::get(format!("/get?key={q}"))).await?;
     expect("GET /get after a put", &got, StatusCode::OK)?;
-    let back = serde_json::from_slice::<Value>(&got.body).ok().and_then(|v| v.get("value").cloned());
+    let back = serde_json::from_slice::<Value>(&got.body)
+        .ok()
+        .and_then(|v| v.get("value").cloned());
     if back.as_ref() != Some(value) {
-        return Err(format!("GET /get answered {} instead of a JSON object whose \"value\" is the value put", String::from_utf8_lossy(&got.body).chars().take(80).collect::<String>()));
+        return Err(format!(
+            "GET /get answered {} instead of a JSON object whose \"value\" is the value put",
+            String::from_utf8_lossy(&got.body)
+                .chars()
+                .take(80)
+                .collect::<String>()
+        ));
     }
-    let mut del = NodeRequest { method: Method::DELETE, ..NodeRequest::get(format!("/delete?key={q}")) };
+    let mut del = NodeRequest {
+        method: Method::DELETE,
+        ..NodeRequest::get(format!("/delete?key={q}"))
+    };
     let mut gone = send(del.clone()).await?;
     if gone.status == StatusCode::METHOD_NOT_ALLOWED {
         del.method = Method::POST;
@@ -197,7 +296,10 @@ pub async fn main(args: Args) -> ExitCode {
     let (nodes, timeout) = match (&args.config, &args.node) {
         (Some(path), _) => match Config::load(path) {
             Ok(c) => {
-                let t = c.timeout_ms.or(args.timeout_ms).unwrap_or(DEFAULT_TIMEOUT_MS);
+                let t = c
+                    .timeout_ms
+                    .or(args.timeout_ms)
+                    .unwrap_or(DEFAULT_TIMEOUT_MS);
                 (c.nodes, t)
             }
             Err(why) => {
@@ -210,7 +312,13 @@ pub async fn main(args: Args) -> ExitCode {
                 eprintln!("proxy doctor: {why}");
                 return ExitCode::from(2);
             }
-            (vec![NodeConfig { name: "node".into(), url: url.clone() }], args.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS))
+            (
+                vec![NodeConfig {
+                    name: "node".into(),
+                    url: url.clone(),
+                }],
+                args.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+            )
         }
         (None, None) => {
             eprintln!("proxy doctor: say what to check: -c FILE or --node URL");
@@ -237,7 +345,11 @@ pub async fn main(args: Args) -> ExitCode {
     } else {
         print!("{}", table(&reports));
     }
-    if all_passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// One row per node with ✓ / ✗ / - per check, then one line per failure with its fix.
@@ -250,7 +362,11 @@ pub fn table(reports: &[Report]) -> String {
     for r in reports {
         out.push_str(&format!("{:<12} {:<40}", r.name, r.url));
         for c in &r.checks {
-            let mark = match c.ok { Some(true) => "✓", Some(false) => "✗", None => "-" };
+            let mark = match c.ok {
+                Some(true) => "✓",
+                Some(false) => "✗",
+                None => "-",
+            };
             out.push_str(&format!(" {:^w$}", mark, w = c.name.len().max(5)));
         }
         match r.latency_ms {

@@ -13,7 +13,11 @@ pub fn explain(cluster: &Cluster, key: &str) -> Value {
     let integer = to_decimal(&mode::sha256(key));
     let n = cluster.nodes.len();
     let remainder = mode::placement(key, n);
-    let names = |list: &[usize]| -> Vec<String> { list.iter().map(|&i| cluster.nodes[i].name.clone()).collect() };
+    let names = |list: &[usize]| -> Vec<String> {
+        list.iter()
+            .map(|&i| cluster.nodes[i].name.clone())
+            .collect()
+    };
     let order = |plan: Plan| match plan {
         Plan::One(i) => vec![i],
         Plan::All(list) | Plan::FirstFound(list) => list,
@@ -21,7 +25,11 @@ pub fn explain(cluster: &Cluster, key: &str) -> Value {
     let writes = order(cluster.mode.plan(Op::Write, key, n));
     let reads = order(cluster.mode.plan(Op::Read, key, n));
     let index = reads.first().copied().unwrap_or(0);
-    let node = cluster.nodes.get(index).map(|n| n.name.clone()).unwrap_or_default();
+    let node = cluster
+        .nodes
+        .get(index)
+        .map(|n| n.name.clone())
+        .unwrap_or_default();
     let words = format!(
         "SHA-256(\"{key}\") = {sha256}. As a number that is {integer}; {integer} mod {n} = {remainder}. \
          In {mode} mode {rule}: writes go to {writes}; reads ask {reads}.",

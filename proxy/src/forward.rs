@@ -30,7 +30,12 @@ pub struct Forwarded {
 }
 
 /// Sends `req` as `plan` says and builds the one answer the client gets.
-pub async fn run(upstream: &Upstream, cluster: &Cluster, plan: Plan, req: NodeRequest) -> Forwarded {
+pub async fn run(
+    upstream: &Upstream,
+    cluster: &Cluster,
+    plan: Plan,
+    req: NodeRequest,
+) -> Forwarded {
     let mut out = match plan {
         Plan::One(i) => one(upstream, cluster, &cluster.nodes[i], &req).await,
         Plan::All(list) => all(upstream, cluster, &list, req).await,
@@ -46,7 +51,12 @@ pub async fn run(upstream: &Upstream, cluster: &Cluster, plan: Plan, req: NodeRe
     out
 }
 
-async fn one(upstream: &Upstream, cluster: &Cluster, node: &NodeAddr, req: &NodeRequest) -> Forwarded {
+async fn one(
+    upstream: &Upstream,
+    cluster: &Cluster,
+    node: &NodeAddr,
+    req: &NodeRequest,
+) -> Forwarded {
     let response = match upstream.send(node, req, cluster.timeout).await {
         Ok(answer) => unchanged(answer),
         Err(e) => e.into_http_error().into_response(),
@@ -76,8 +86,10 @@ fn outcome(node: &NodeAddr, result: &Result<Answer, NodeError>) -> Value {
             json!({"node": node.name, "status": a.status.as_u16(), "ok": a.status.is_success(),
                    "ms": a.latency.as_millis() as u64, "answer": answer})
         }
-        Err(e) => json!({"node": node.name, "url": node.url, "status": e.status().as_u16(), "ok": false,
-                         "error": e.reason()}),
+        Err(e) => {
+            json!({"node": node.name, "url": node.url, "status": e.status().as_u16(), "ok": false,
+                         "error": e.reason()})
+        }
     }
 }
 
@@ -103,8 +115,12 @@ pub async fn fan_out(
 ) -> Vec<(NodeAddr, Result<Answer, NodeError>)> {
     let mut tasks = JoinSet::new();
     for (slot, &i) in list.iter().enumerate() {
-        let (upstream, node, req, timeout) =
-            (upstream.clone(), cluster.nodes[i].clone(), req.clone(), cluster.timeout);
+        let (upstream, node, req, timeout) = (
+            upstream.clone(),
+            cluster.nodes[i].clone(),
+            req.clone(),
+            cluster.timeout,
+        );
         tasks.spawn(async move { (slot, upstream.send(&node, &req, timeout).await) });
     }
     let mut results: Vec<Option<Result<Answer, NodeError>>> = vec![None; list.len()];
@@ -123,7 +139,12 @@ pub async fn fan_out(
         .collect()
 }
 
-async fn all(upstream: &Upstream, cluster: &Cluster, list: &[usize], req: NodeRequest) -> Forwarded {
+async fn all(
+    upstream: &Upstream,
+    cluster: &Cluster,
+    list: &[usize],
+    req: NodeRequest,
+) -> Forwarded {
     let results = fan_out(upstream, cluster, list, &req).await;
     let outcomes: Vec<Value> = results.iter().map(|(n, r)| outcome(n, r)).collect();
     let stored: Vec<String> = results
@@ -131,25 +152,43 @@ async fn all(upstream: &Upstream, cluster: &Cluster, list: &[usize], req: NodeRe
         .filter(|(_, r)| r.as_ref().is_ok_and(|a| a.status.is_success()))
         .map(|(n, _)| n.name.clone())
         .collect();
-    let statuses: Vec<Option<StatusCode>> = results.iter().map(|(_, r)| r.as_ref().ok().map(|a| a.status)).collect();
+    let statuses: Vec<Option<StatusCode>> = results
+        .iter()
+        .map(|(_, r)| r.as_ref().ok().map(|a| a.status))
+        .collect();
     let response = if !stored.is_empty() {
         http::json(
             StatusCode::OK,
             &json!({"message": format!("done on {} of {} nodes", stored.len(), list.len()),
                     "nodes": outcomes}),
         )
-    } else if let Some(Some(same)) = statuses.first().filter(|_| statuses.windows(2).all(|w| w[0] == w[1])) {
+    } else if let Some(Some(same)) = statuses
+        .first()
+        .filter(|_| statuses.windows(2).all(|w| w[0] == w[1]))
+    {
         // Every node answered the same client error (404 for a delete, 400 for a bad
         // body): that is the answer, not a failure of the nodes.
         let first = reason(&results[0].1);
-        HttpError::new(*same, first).with("nodes", outcomes).into_response()
-    } else {
-        let reasons: Vec<String> = results.iter().map(|(n, r)| format!("{}: {}", n.name, reason(r))).collect();
-        HttpError::new(StatusCode::BAD_GATEWAY, format!("no node did it ({})", reasons.join("; ")))
+        HttpError::new(*same, first)
             .with("nodes", outcomes)
             .into_response()
+    } else {
+        let reasons: Vec<String> = results
+            .iter()
+            .map(|(n, r)| format!("{}: {}", n.name, reason(r)))
+            .collect();
+        HttpError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("no node did it ({})", reasons.join("; ")),
+        )
+        .with("nodes", outcomes)
+        .into_response()
     };
-    let nodes = if stored.is_empty() { results.iter().map(|(n, _)| n.name.clone()).collect() } else { stored };
+    let nodes = if stored.is_empty() {
+        results.iter().map(|(n, _)| n.name.clone()).collect()
+    } else {
+        stored
+    };
     Forwarded { response, nodes }
 }
 
@@ -162,7 +201,12 @@ fn lost(node: &NodeAddr) -> NodeError {
     }
 }
 
-async fn first_found(upstream: &Upstream, cluster: &Cluster, list: &[usize], req: &NodeRequest) -> Forwarded {
+async fn first_found(
+    upstream: &Upstream,
+    cluster: &Cluster,
+    list: &[usize],
+    req: &NodeRequest,
+) -> Forwarded {
     let mut tried: Vec<(&NodeAddr, Result<Answer, NodeError>)> = Vec::new();
     for &i in list {
         let node = &cluster.nodes[i];
@@ -178,18 +222,37 @@ async fn first_found(upstream: &Upstream, cluster: &Cluster, list: &[usize], req
         tried.push((node, result));
     }
     let outcomes: Vec<Value> = tried.iter().map(|(n, r)| outcome(n, r)).collect();
-    let answered: Vec<StatusCode> = tried.iter().filter_map(|(_, r)| r.as_ref().ok().map(|a| a.status)).collect();
+    let answered: Vec<StatusCode> = tried
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().map(|a| a.status))
+        .collect();
     let response = if !answered.is_empty() && answered.iter().all(|s| *s == StatusCode::NOT_FOUND) {
-        HttpError::new(StatusCode::NOT_FOUND, "key not found on any node that answered")
-            .with("nodes", outcomes)
-            .into_response()
+        HttpError::new(
+            StatusCode::NOT_FOUND,
+            "key not found on any node that answered",
+        )
+        .with("nodes", outcomes)
+        .into_response()
     } else {
-        let all_timed_out = tried.iter().all(|(_, r)| r.as_ref().is_err_and(|e| e.status() == StatusCode::GATEWAY_TIMEOUT));
-        let status = if all_timed_out { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY };
-        let reasons: Vec<String> = tried.iter().map(|(n, r)| format!("{}: {}", n.name, reason(r))).collect();
-        HttpError::new(status, format!("no node could answer ({})", reasons.join("; ")))
-            .with("nodes", outcomes)
-            .into_response()
+        let all_timed_out = tried.iter().all(|(_, r)| {
+            r.as_ref()
+                .is_err_and(|e| e.status() == StatusCode::GATEWAY_TIMEOUT)
+        });
+        let status = if all_timed_out {
+            StatusCode::GATEWAY_TIMEOUT
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        let reasons: Vec<String> = tried
+            .iter()
+            .map(|(n, r)| format!("{}: {}", n.name, reason(r)))
+            .collect();
+        HttpError::new(
+            status,
+            format!("no node could answer ({})", reasons.join("; ")),
+        )
+        .with("nodes", outcomes)
+        .into_response()
     };
     Forwarded {
         response,

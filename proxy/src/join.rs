@@ -53,9 +53,17 @@ pub fn placement_note(before: usize, after: usize) -> String {
 
 impl Proxy {
     /// 403 when joining is off, 401 for a wrong token; the body, parsed, otherwise.
-    async fn authorized<T: for<'de> Deserialize<'de>>(&self, req: Request<Incoming>) -> Result<T, HttpError> {
+    async fn authorized<T: for<'de> Deserialize<'de>>(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<T, HttpError> {
         let cluster = self.live.get();
-        let Some(token) = cluster.config.join_token.as_deref().filter(|t| !t.is_empty()) else {
+        let Some(token) = cluster
+            .config
+            .join_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        else {
             return Err(HttpError::new(
                 StatusCode::FORBIDDEN,
                 "joining is off on this proxy: the teacher adds `join_token: <a secret>` to its config to turn it on",
@@ -79,7 +87,11 @@ impl Proxy {
         })
     }
 
-    pub(crate) async fn join(&self, req: Request<Incoming>, peer: SocketAddr) -> Result<Response, HttpError> {
+    pub(crate) async fn join(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Response, HttpError> {
         let body: JoinBody = self.authorized(req).await?;
         let url = match (body.url, body.port) {
             (Some(url), _) => url,
@@ -87,10 +99,19 @@ impl Proxy {
                 std::net::IpAddr::V4(ip) => format!("http://{ip}:{port}"),
                 std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{port}"),
             },
-            (None, None) => return Err(HttpError::new(StatusCode::BAD_REQUEST, "say where the node is: \"url\" (storage --advertise) or \"port\"")),
+            (None, None) => {
+                return Err(HttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    "say where the node is: \"url\" (storage --advertise) or \"port\"",
+                ))
+            }
         };
-        let node = NodeConfig { name: body.name, url };
-        config::check_node(&node.name, &node.url).map_err(|why| HttpError::new(StatusCode::BAD_REQUEST, why))?;
+        let node = NodeConfig {
+            name: body.name,
+            url,
+        };
+        config::check_node(&node.name, &node.url)
+            .map_err(|why| HttpError::new(StatusCode::BAD_REQUEST, why))?;
         // Cheap refusals first, then the API check (which takes a few round trips).
         if let Some(answer) = self.join_conflict(&node)? {
             return Ok(answer);
@@ -104,14 +125,21 @@ impl Proxy {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("{} does not speak the API: {why}", node.url),
             )
-            .with("checks", serde_json::to_value(&report.checks).unwrap_or_default()));
+            .with(
+                "checks",
+                serde_json::to_value(&report.checks).unwrap_or_default(),
+            ));
         }
         let before = cluster.nodes.len();
         let max = cluster.config.max_joined();
         // Checked again under the lock: another join may have come in meanwhile.
         let (index, after) = self.live.change_joined(|current, joined| {
             if let Some(i) = current.nodes.iter().position(|n| n.name == node.name) {
-                return if current.nodes[i].url == node.url { Ok(i) } else { Err(taken(&node.name, &current.nodes[i].url)) };
+                return if current.nodes[i].url == node.url {
+                    Ok(i)
+                } else {
+                    Err(taken(&node.name, &current.nodes[i].url))
+                };
             }
             if joined.len() >= max {
                 return Err(full(joined.len()));
@@ -138,7 +166,11 @@ impl Proxy {
         let cluster = self.live.get();
         if let Some(held) = cluster.nodes.iter().find(|n| n.name == node.name) {
             if held.url == node.url {
-                let index = cluster.nodes.iter().position(|n| n.name == node.name).unwrap_or(0);
+                let index = cluster
+                    .nodes
+                    .iter()
+                    .position(|n| n.name == node.name)
+                    .unwrap_or(0);
                 return Ok(Some(http::json(
                     StatusCode::OK,
                     &json!({"message": format!("{} is already in the class", node.name),
@@ -165,7 +197,10 @@ impl Proxy {
                 }
                 None if current.nodes.iter().any(|n| n.name == body.name) => Err(HttpError::new(
                     StatusCode::CONFLICT,
-                    format!("{} is in the config file; the teacher removes it there", body.name),
+                    format!(
+                        "{} is in the config file; the teacher removes it there",
+                        body.name
+                    ),
                 )),
                 None => Err(HttpError::new(
                     StatusCode::NOT_FOUND,
@@ -185,7 +220,10 @@ impl Proxy {
 }
 
 fn taken(name: &str, url: &str) -> HttpError {
-    HttpError::new(StatusCode::CONFLICT, format!("the name {name} is taken by {url}: pick another name (-n)"))
+    HttpError::new(
+        StatusCode::CONFLICT,
+        format!("the name {name} is taken by {url}: pick another name (-n)"),
+    )
 }
 
 fn full(joined: usize) -> HttpError {

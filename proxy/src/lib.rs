@@ -62,9 +62,18 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Futu
 
 /// What a teacher needs on start: the mode, the nodes, and the URLs to open.
 pub fn print_banner(config: &Config, port: u16) {
-    println!("proxy: mode {} over {} nodes", config.mode, config.nodes.len());
+    println!(
+        "proxy: mode {} over {} nodes",
+        config.mode,
+        config.nodes.len()
+    );
     for (i, n) in config.nodes.iter().enumerate() {
-        println!("  [{i}] {} at {}  (its page: {}/state)", n.name, n.url, n.url.trim_end_matches('/'));
+        println!(
+            "  [{i}] {} at {}  (its page: {}/state)",
+            n.name,
+            n.url,
+            n.url.trim_end_matches('/')
+        );
     }
     println!("open http://localhost:{port}/state");
     println!("try:  curl -i -X POST 'http://localhost:{port}/put?key=hello' -d '{{\"value\": \"world\"}}'");

@@ -59,7 +59,11 @@ async fn main() -> ExitCode {
     }
     if cli.demo {
         if mode::by_name(&cli.mode).is_none() {
-            return fail(&format!("unknown mode '{}': valid modes are {}", cli.mode, mode::NAMES.join(", ")));
+            return fail(&format!(
+                "unknown mode '{}': valid modes are {}",
+                cli.mode,
+                mode::NAMES.join(", ")
+            ));
         }
         return match proxy::demo::run(&cli.mode, &cli.host, cli.port).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -74,7 +78,12 @@ async fn main() -> ExitCode {
         Err(why) => return fail(&why),
     };
     if cli.check {
-        println!("config {} is good: mode {}, {} nodes", path.display(), config.mode, config.nodes.len());
+        println!(
+            "config {} is good: mode {}, {} nodes",
+            path.display(),
+            config.mode,
+            config.nodes.len()
+        );
         return ExitCode::SUCCESS;
     }
     let loaded = std::fs::read_to_string(&path).unwrap_or_default();

@@ -60,27 +60,39 @@ pub async fn gather(upstream: &Upstream, cluster: &Cluster) -> Vec<NodeView> {
     views
         .into_iter()
         .zip(&cluster.nodes)
-        .map(|(v, node)| {
-            v.unwrap_or_else(|| down(node.clone(), 0, "the fetch was lost".into()))
-        })
+        .map(|(v, node)| v.unwrap_or_else(|| down(node.clone(), 0, "the fetch was lost".into())))
         .collect()
 }
 
 fn down(node: NodeAddr, latency_ms: u64, error: String) -> NodeView {
-    NodeView { node, up: false, latency_ms, count: None, pairs: Vec::new(), foreign_html: None, error: Some(error) }
+    NodeView {
+        node,
+        up: false,
+        latency_ms,
+        count: None,
+        pairs: Vec::new(),
+        foreign_html: None,
+        error: Some(error),
+    }
 }
 
 async fn view(upstream: &Upstream, node: NodeAddr, timeout: std::time::Duration) -> NodeView {
     let started = Instant::now();
     let ms = || started.elapsed().as_millis() as u64;
-    let answer = match upstream.send(&node, &NodeRequest::get("/dump"), timeout).await {
+    let answer = match upstream
+        .send(&node, &NodeRequest::get("/dump"), timeout)
+        .await
+    {
         Ok(a) => a,
         Err(e) => return down(node, ms(), e.reason()),
     };
     if answer.status == StatusCode::OK {
         if let Ok(dump) = serde_json::from_slice::<Dump>(&answer.body) {
-            let pairs: Vec<(String, String)> =
-                dump.data.into_iter().map(|(k, v)| (k, v.get().to_string())).collect();
+            let pairs: Vec<(String, String)> = dump
+                .data
+                .into_iter()
+                .map(|(k, v)| (k, v.get().to_string()))
+                .collect();
             return NodeView {
                 latency_ms: answer.latency.as_millis() as u64,
                 up: true,
@@ -94,7 +106,10 @@ async fn view(upstream: &Upstream, node: NodeAddr, timeout: std::time::Duration)
     }
     // No usable /dump: a foreign node. Its own page is the best we can show.
     let left = timeout.saturating_sub(started.elapsed());
-    match upstream.send(&node, &NodeRequest::get("/state"), left).await {
+    match upstream
+        .send(&node, &NodeRequest::get("/state"), left)
+        .await
+    {
         Ok(page) if page.status.is_success() => {
             let mut html = String::from_utf8_lossy(&page.body).into_owned();
             if html.len() > MAX_FOREIGN_HTML {
@@ -116,7 +131,10 @@ async fn view(upstream: &Upstream, node: NodeAddr, timeout: std::time::Duration)
         }
         Ok(page) => NodeView {
             up: true,
-            error: Some(format!("it has neither /dump nor /state (answered {})", page.status)),
+            error: Some(format!(
+                "it has neither /dump nor /state (answered {})",
+                page.status
+            )),
             ..down(node, ms(), String::new())
         },
         Err(e) => down(node, ms(), e.reason()),

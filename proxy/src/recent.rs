@@ -10,6 +10,10 @@ use serde::Serialize;
 /// How many requests the page lists.
 pub const KEEP: usize = 20;
 
+/// How many recently written keys are remembered, so a node's card lists its newest
+/// keys first even when it holds thousands.
+pub const KEEP_KEYS: usize = 500;
+
 /// One request as the page lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
@@ -23,10 +27,13 @@ pub struct Entry {
     pub ms: f64,
 }
 
-/// A ring of the last [`KEEP`] requests. A std `Mutex`: held for a push or a copy only.
+/// A ring of the last [`KEEP`] requests and [`KEEP_KEYS`] written keys. Std `Mutex`es:
+/// each is held for a push or a copy only.
 #[derive(Default)]
 pub struct Recent {
     entries: Mutex<VecDeque<Entry>>,
+    /// Keys written, newest last, each once.
+    keys: Mutex<VecDeque<String>>,
 }
 
 impl Recent {
@@ -37,16 +44,37 @@ impl Recent {
             .unwrap_or(0);
         // Keys are at most 1 KiB; the page needs far less.
         let key: String = key.chars().take(200).collect();
+        if method != "GET" && !key.is_empty() {
+            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            keys.retain(|k| k != &key);
+            if keys.len() == KEEP_KEYS {
+                keys.pop_front();
+            }
+            keys.push_back(key.clone());
+        }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() == KEEP {
             entries.pop_front();
         }
-        entries.push_back(Entry { at_ms, method: method.to_string(), key, nodes, status, ms });
+        entries.push_back(Entry {
+            at_ms,
+            method: method.to_string(),
+            key,
+            nodes,
+            status,
+            ms,
+        });
     }
 
     /// Newest first.
     pub fn list(&self) -> Vec<Entry> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.iter().rev().cloned().collect()
+    }
+
+    /// The recently written keys, newest first.
+    pub fn keys(&self) -> Vec<String> {
+        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        keys.iter().rev().cloned().collect()
     }
 }

@@ -27,7 +27,11 @@ use crate::{explain, overview, state_page, Proxy};
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 
 impl Proxy {
-    async fn route(&self, req: Request<Incoming>, peer: SocketAddr) -> Result<Forwarded, HttpError> {
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Forwarded, HttpError> {
         let path = req.uri().path().to_string();
         let method = req.method().clone();
         let allowed: &[Method] = match path.as_str() {
@@ -35,9 +39,8 @@ impl Proxy {
             "/delete" => &[Method::DELETE, Method::POST],
             "/clear" => &[Method::POST, Method::DELETE],
             "/join" | "/leave" => &[Method::POST],
-            "/get" | "/dump" | "/health" | "/state" | "/state.json" | "/state.js" | "/explain" | "/config" | "/" => {
-                &[Method::GET, Method::HEAD]
-            }
+            "/get" | "/dump" | "/health" | "/state" | "/state.json" | "/state.js" | "/explain"
+            | "/config" | "/" => &[Method::GET, Method::HEAD],
             _ => return Err(http::no_route(&path)),
         };
         if !allowed.contains(&method) {
@@ -66,21 +69,28 @@ impl Proxy {
             }
             "/clear" => {
                 let plan = Plan::All((0..cluster.nodes.len()).collect());
-                let node_req = NodeRequest { method: Method::POST, ..NodeRequest::get("/clear") };
+                let node_req = NodeRequest {
+                    method: Method::POST,
+                    ..NodeRequest::get("/clear")
+                };
                 Ok(forward::run(&self.upstream, &cluster, plan, node_req).await)
             }
             "/dump" => Ok(local(self.dump(&cluster).await)),
             "/health" => Ok(local(self.health(&cluster).await)),
             "/state" => Ok(local(http::html(state_page::render(self, &cluster).await))),
             "/state.json" => {
-                let snapshot = state_page::snapshot(self, &cluster).await;
+                let filter = http::query_param(query.as_deref(), "filter")?.unwrap_or_default();
+                let snapshot = state_page::snapshot(self, &cluster, &filter).await;
                 let text = serde_json::to_string(&snapshot).unwrap_or_default();
                 Ok(local(http::json_text(StatusCode::OK, text)))
             }
             "/state.js" => Ok(local(state_page::script())),
             "/explain" => {
                 let key = http::query_key(query.as_deref())?;
-                Ok(local(http::json(StatusCode::OK, &explain::explain(&cluster, &key))))
+                Ok(local(http::json(
+                    StatusCode::OK,
+                    &explain::explain(&cluster, &key),
+                )))
             }
             "/config" => Ok(local(self.config_yaml(&cluster))),
             "/join" => Ok(local(self.join(req, peer).await?)),
@@ -98,7 +108,9 @@ impl Proxy {
             nodes.push(json!({"name": v.node.name, "url": v.node.url, "up": v.up, "count": v.count, "error": v.error}));
             for (k, text) in &v.pairs {
                 let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-                let entry = data.entry(k.clone()).or_insert_with(|| json!({"value": value, "nodes": []}));
+                let entry = data
+                    .entry(k.clone())
+                    .or_insert_with(|| json!({"value": value, "nodes": []}));
                 if let Some(list) = entry.get_mut("nodes").and_then(Value::as_array_mut) {
                     list.push(json!(v.node.name));
                 }
@@ -113,7 +125,8 @@ impl Proxy {
     /// The proxy is up; each node's own `/health`, or why it failed.
     async fn health(&self, cluster: &Cluster) -> Response {
         let all: Vec<usize> = (0..cluster.nodes.len()).collect();
-        let results = forward::fan_out(&self.upstream, cluster, &all, &NodeRequest::get("/health")).await;
+        let results =
+            forward::fan_out(&self.upstream, cluster, &all, &NodeRequest::get("/health")).await;
         let nodes: Vec<Value> = results
             .iter()
             .map(|(node, r)| match r {
@@ -135,14 +148,20 @@ impl Proxy {
 
     fn config_yaml(&self, cluster: &Cluster) -> Response {
         let mut res = http::html(cluster.effective_config().to_yaml_without_token());
-        res.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/yaml; charset=utf-8"));
+        res.headers_mut().insert(
+            CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/yaml; charset=utf-8"),
+        );
         res
     }
 }
 
 /// An answer the proxy made itself, not a node.
 fn local(response: Response) -> Forwarded {
-    Forwarded { response, nodes: Vec::new() }
+    Forwarded {
+        response,
+        nodes: Vec::new(),
+    }
 }
 
 impl Handler for Proxy {
@@ -151,14 +170,24 @@ impl Handler for Proxy {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let key = http::query_param(req.uri().query(), "key").ok().flatten().unwrap_or_default();
-        let out = self.route(req, peer).await.unwrap_or_else(|e| local(e.into_response()));
+        let key = http::query_param(req.uri().query(), "key")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let out = self
+            .route(req, peer)
+            .await
+            .unwrap_or_else(|e| local(e.into_response()));
         let status = out.response.status().as_u16();
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let shown: String = key.chars().take(80).collect();
-        tracing::info!("{method} {path} key={shown:?} -> {status} via [{}] in {ms:.1} ms", out.nodes.join(","));
+        tracing::info!(
+            "{method} {path} key={shown:?} -> {status} via [{}] in {ms:.1} ms",
+            out.nodes.join(",")
+        );
         if matches!(path.as_str(), "/put" | "/get" | "/delete" | "/clear") {
-            self.recent.record(method.as_str(), &key, out.nodes, status, ms);
+            self.recent
+                .record(method.as_str(), &key, out.nodes, status, ms);
         }
         out.response
     }

@@ -80,15 +80,20 @@ struct Page<'a> {
     json: String,
 }
 
-/// Fetches every node and builds the snapshot.
-pub async fn snapshot(proxy: &Proxy, cluster: &Cluster) -> Snapshot {
+/// Fetches every node and builds the snapshot; `filter` keeps the keys containing it.
+pub async fn snapshot(proxy: &Proxy, cluster: &Cluster, filter: &str) -> Snapshot {
     let views = overview::gather(&proxy.upstream, cluster).await;
+    let recent_keys = proxy.recent.keys();
     let total_keys: usize = views.iter().filter_map(|v| v.count).sum();
-    let divergent = if cluster.mode.name() == "replication" { divergence(&views) } else { Vec::new() };
+    let divergent = if cluster.mode.name() == "replication" {
+        divergence(&views)
+    } else {
+        Vec::new()
+    };
     let nodes = views
         .into_iter()
         .enumerate()
-        .map(|(i, v)| card(i, v, total_keys))
+        .map(|(i, v)| card(i, v, total_keys, &recent_keys, filter))
         .collect();
     Snapshot {
         mode: cluster.mode.name().to_string(),
@@ -102,15 +107,33 @@ pub async fn snapshot(proxy: &Proxy, cluster: &Cluster) -> Snapshot {
     }
 }
 
-fn card(i: usize, v: NodeView, total: usize) -> Card {
+/// One node's card: its newest keys first (those written through this proxy lately),
+/// then the rest by key, at most [`KEYS_PER_CARD`] of those matching `filter`.
+fn card(i: usize, v: NodeView, total: usize, recent_keys: &[String], filter: &str) -> Card {
     let count = v.count;
-    let keys = v
+    let filter = filter.to_lowercase();
+    let mut pairs: Vec<(String, String)> = v
         .pairs
+        .into_iter()
+        .filter(|(k, _)| filter.is_empty() || k.to_lowercase().contains(&filter))
+        .collect();
+    let rank: std::collections::HashMap<&str, usize> = recent_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    // Stable: keys not written lately keep their order by key, after the recent ones.
+    pairs.sort_by_key(|(k, _)| rank.get(k.as_str()).copied().unwrap_or(usize::MAX));
+    let keys = pairs
         .into_iter()
         .take(KEYS_PER_CARD)
         .map(|(key, value)| {
             let (value, cut_from) = storage::state_page::shorten(value);
-            Pair { key, value, cut_from }
+            Pair {
+                key,
+                value,
+                cut_from,
+            }
         })
         .collect();
     Card {
@@ -139,7 +162,12 @@ fn divergence(views: &[NodeView]) -> Vec<Divergence> {
     }
     let maps: Vec<BTreeMap<&str, &str>> = readable
         .iter()
-        .map(|v| v.pairs.iter().map(|(k, val)| (k.as_str(), val.as_str())).collect())
+        .map(|v| {
+            v.pairs
+                .iter()
+                .map(|(k, val)| (k.as_str(), val.as_str()))
+                .collect()
+        })
         .collect();
     let keys: HashSet<&str> = maps.iter().flat_map(|m| m.keys().copied()).collect();
     let mut keys: Vec<&str> = keys.into_iter().collect();
@@ -159,8 +187,16 @@ fn divergence(views: &[NodeView]) -> Vec<Divergence> {
             .collect();
         let distinct: HashSet<&String> = values.values().collect();
         if !missing_on.is_empty() || distinct.len() > 1 {
-            let values = if distinct.len() > 1 { values } else { BTreeMap::new() };
-            out.push(Divergence { key: key.to_string(), missing_on, values });
+            let values = if distinct.len() > 1 {
+                values
+            } else {
+                BTreeMap::new()
+            };
+            out.push(Divergence {
+                key: key.to_string(),
+                missing_on,
+                values,
+            });
         }
         if out.len() == 100 {
             break;
@@ -171,10 +207,12 @@ fn divergence(views: &[NodeView]) -> Vec<Divergence> {
 
 /// The whole page, rendered on the server.
 pub async fn render(proxy: &Proxy, cluster: &Cluster) -> String {
-    let s = snapshot(proxy, cluster).await;
+    let s = snapshot(proxy, cluster, "").await;
     // The first snapshot rides along for the script; every `<` is escaped (as JSON's
     // `\u003c`) so no value can close the script element early.
-    let json = serde_json::to_string(&s).unwrap_or_default().replace('<', "\\u003c");
+    let json = serde_json::to_string(&s)
+        .unwrap_or_default()
+        .replace('<', "\\u003c");
     Page { s: &s, json }
         .render()
         .unwrap_or_else(|e| format!("the page failed to render: {e}"))

@@ -81,7 +81,12 @@ impl NodeError {
     pub fn into_http_error(self) -> HttpError {
         HttpError::new(
             self.status(),
-            format!("node {} ({}) failed: {}", self.node, self.url, self.reason()),
+            format!(
+                "node {} ({}) failed: {}",
+                self.node,
+                self.url,
+                self.reason()
+            ),
         )
         .with("node", self.node)
         .with("url", self.url)

@@ -89,7 +89,8 @@
 
   async function poll() {
     try {
-      const r = await fetch("state.json", { cache: "no-store", headers: { "ngrok-skip-browser-warning": "1" } });
+      const filter = $("filter").value.trim();
+      const r = await fetch("state.json?filter=" + encodeURIComponent(filter), { cache: "no-store", headers: { "ngrok-skip-browser-warning": "1" } });
       if (r.ok) {
         last = await r.json();
         draw(last);

@@ -123,9 +123,17 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ht
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // A client that asked `Expect: 100-continue` has not sent its body yet: saying 413
+    // now spares it the upload.
+    let waits_for_continue = req
+        .headers()
+        .get(hyper::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let mut body = req.into_body();
     if declared.is_some_and(|n| n > limit as u64) {
-        drain(&mut body).await;
+        if !waits_for_continue {
+            drain(&mut body).await;
+        }
         return Err(too_large());
     }
     let mut buf = bytes::BytesMut::new();

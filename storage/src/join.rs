@@ -49,7 +49,13 @@ enum Outcome {
 }
 
 impl Joining {
-    pub fn new(proxy: &str, token: &str, name: &str, advertise: Option<String>, port: u16) -> Joining {
+    pub fn new(
+        proxy: &str,
+        token: &str,
+        name: &str,
+        advertise: Option<String>,
+        port: u16,
+    ) -> Joining {
         Joining {
             proxy: proxy.trim_end_matches('/').to_string(),
             token: token.to_string(),
@@ -71,11 +77,18 @@ impl Joining {
                         return;
                     }
                     Outcome::Refused(why) => {
-                        tracing::error!("the proxy at {} refused to add this node: {why}", self.proxy);
+                        tracing::error!(
+                            "the proxy at {} refused to add this node: {why}",
+                            self.proxy
+                        );
                         return;
                     }
                     Outcome::Retry(why) => {
-                        tracing::warn!("cannot join {} yet ({why}); trying again in {:.1} s", self.proxy, wait.as_secs_f64());
+                        tracing::warn!(
+                            "cannot join {} yet ({why}); trying again in {:.1} s",
+                            self.proxy,
+                            wait.as_secs_f64()
+                        );
                         tokio::time::sleep(wait).await;
                         wait = (wait * 2).min(MAX_BACKOFF);
                     }
@@ -112,8 +125,12 @@ impl Joining {
     /// Asks to leave; called on Ctrl-C or SIGTERM, before the node stops.
     pub async fn leave(&self) {
         match self.post("/leave", json!({"name": self.name})).await {
-            Ok((status, _)) if status.is_success() => tracing::info!("left the class at {}", self.proxy),
-            Ok((status, answer)) => tracing::warn!("the proxy did not take the leave: {status} {answer}"),
+            Ok((status, _)) if status.is_success() => {
+                tracing::info!("left the class at {}", self.proxy)
+            }
+            Ok((status, answer)) => {
+                tracing::warn!("the proxy did not take the leave: {status} {answer}")
+            }
             Err(why) => tracing::warn!("could not tell the proxy this node is leaving: {why}"),
         }
     }
@@ -130,8 +147,16 @@ impl Joining {
         let exchange = async {
             let res = self.client.request(req).await.map_err(|e| format!("{e}"))?;
             let status = res.status();
-            let bytes = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-            Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+            let bytes = res
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok((
+                status,
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            ))
         };
         tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await

@@ -14,12 +14,12 @@
 
 pub mod db;
 pub mod http;
+pub mod join;
 pub mod routes;
 pub mod server;
 pub mod settings;
 pub mod state_page;
 pub mod tls;
-pub mod join;
 
 use std::future::Future;
 use std::sync::Arc;

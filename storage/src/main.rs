@@ -15,12 +15,27 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!("node {} listening on http://{addr} (state page: /state)", settings.name);
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(
+        "node {} listening on http://{addr} (state page: /state)",
+        settings.name
+    );
     let joining = settings.join.as_ref().map(|proxy| {
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(settings.port);
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(settings.port);
         let token = settings.join_token.clone().unwrap_or_default();
-        Joining::new(proxy, &token, &settings.name, settings.advertise.clone(), port)
+        Joining::new(
+            proxy,
+            &token,
+            &settings.name,
+            settings.advertise.clone(),
+            port,
+        )
     });
     if let Some(j) = &joining {
         j.clone().start();

@@ -6,10 +6,10 @@
 //! | `POST`/`PUT /put?key=K`, body `{"value": V}` | 200 `{"message", "key", "node"}` |
 //! | `GET /get?key=K` | 200 `{"value": V, ...}` or 404 |
 //! | `DELETE`/`POST /delete?key=K` | 200 or 404 |
-//! | `GET /dump` | every pair, with the node's name and the count |
+//! | `GET /dump[?limit=N]` | every pair (or the first N by key), the node's name, the count |
 //! | `POST /clear` | removes every key |
 //! | `GET /health` | name and key count |
-//! | `GET /state` | the HTML page |
+//! | `GET /state` | the HTML page (and `/state.js`, its script) |
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -89,7 +89,9 @@ impl Node {
         let method = req.method().clone();
         let allowed: &[Method] = match path.as_str() {
             "/put" => &[Method::POST, Method::PUT],
-            "/get" | "/dump" | "/health" | "/state" | "/" => &[Method::GET, Method::HEAD],
+            "/get" | "/dump" | "/health" | "/state" | "/state.js" | "/" => {
+                &[Method::GET, Method::HEAD]
+            }
             "/delete" => &[Method::DELETE, Method::POST],
             "/clear" => &[Method::POST, Method::DELETE],
             _ => return Err(http::no_route(&path)),
@@ -105,10 +107,19 @@ impl Node {
             }
             "/get" => self.get(http::query_key(query.as_deref())?),
             "/delete" => self.delete(http::query_key(query.as_deref())?),
-            "/dump" => Ok(self.dump()),
+            "/dump" => {
+                let limit = http::query_param(query.as_deref(), "limit")?
+                    .map(|l| l.parse::<usize>())
+                    .transpose()
+                    .map_err(|_| {
+                        HttpError::new(StatusCode::BAD_REQUEST, "limit must be a whole number")
+                    })?;
+                Ok(self.dump(limit.unwrap_or(usize::MAX)))
+            }
             "/clear" => Ok(self.clear()),
             "/health" => Ok(self.health()),
             "/state" => Ok(http::html(state_page::render(&self.name, &self.db))),
+            "/state.js" => Ok(state_page::script()),
             _ => Ok(http::redirect("/state")),
         }
     }
@@ -196,12 +207,13 @@ impl Node {
             .with("node", self.name.as_str())
     }
 
-    fn dump(&self) -> Response {
-        let pairs = self.db.sorted(usize::MAX);
+    /// Every pair (or the first `limit` by key), with the count of all of them.
+    fn dump(&self, limit: usize) -> Response {
+        let count = self.db.len();
+        let pairs = self.db.sorted(limit);
         let mut text = format!(
-            "{{\"node\":{},\"count\":{},\"data\":{{",
+            "{{\"node\":{},\"count\":{count},\"data\":{{",
             json!(self.name),
-            pairs.len()
         );
         for (i, (k, v)) in pairs.iter().enumerate() {
             if i > 0 {

@@ -40,7 +40,13 @@ pub struct Settings {
     pub advertise: Option<String>,
 
     /// The token the teacher gave the class (the proxy's `join_token`).
-    #[arg(long, env = "KV_JOIN_TOKEN", value_name = "TOKEN", requires = "join", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "KV_JOIN_TOKEN",
+        value_name = "TOKEN",
+        requires = "join",
+        hide_env_values = true
+    )]
     pub join_token: Option<String>,
 }
 

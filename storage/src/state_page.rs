@@ -2,13 +2,17 @@
 //! value, sorted by key, in type large enough for a projector.
 //!
 //! askama escapes everything it prints, so a key like `<script>` is shown, never run.
+//! The page then updates itself every second from `/dump?limit=...` (the script in
+//! `static/node_state.js` writes text only, never markup), and still reads as a plain
+//! page without JavaScript.
 
 use askama::Template;
 
 use crate::db::Db;
 
-/// Rows shown at most; the count above the table is always the full one.
-const MAX_ROWS: usize = 2000;
+/// Rows shown at most; the count above the table is always the full one. The script
+/// asks `/dump` for the same number.
+pub const MAX_ROWS: usize = 2000;
 
 /// Values longer than this are cut on the page, with their full size beside them.
 const MAX_SHOWN_CHARS: usize = 120;
@@ -19,6 +23,7 @@ struct NodeState<'a> {
     name: &'a str,
     count: usize,
     rows: Vec<Row>,
+    max_rows: usize,
 }
 
 struct Row {
@@ -46,6 +51,7 @@ pub fn render(name: &str, db: &Db) -> String {
         name,
         count: db.len(),
         rows,
+        max_rows: MAX_ROWS,
     };
     page.render()
         .unwrap_or_else(|e| format!("the page failed to render: {e}"))
@@ -63,4 +69,14 @@ pub fn shorten(value: String) -> (String, Option<usize>) {
         }
         None => (value, None),
     }
+}
+
+/// The page's script, served as a file so the page carries no inline code.
+pub fn script() -> crate::http::Response {
+    let mut res = crate::http::html(include_str!("../static/node_state.js").to_string());
+    res.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    res
 }

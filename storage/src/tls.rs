@@ -39,7 +39,9 @@ pub fn client_config() -> ClientConfig {
         }
     }
     if roots.is_empty() {
-        tracing::warn!("no trusted certificates found: https nodes will fail (install ca-certificates)");
+        tracing::warn!(
+            "no trusted certificates found: https nodes will fail (install ca-certificates)"
+        );
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     ClientConfig::builder_with_provider(provider)

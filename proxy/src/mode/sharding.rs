@@ -49,10 +49,7 @@ pub fn sha256(key: &str) -> [u8; 32] {
 
 /// The SHA-256 digest of the key, in hex, as `hashlib.sha256(key.encode()).hexdigest()`.
 pub fn sha256_hex(key: &str) -> String {
-    sha256(key)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha256(key).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -73,7 +70,7 @@ mod tests {
 
     /// `(key, N, int(hashlib.sha256(key.encode()).hexdigest(), 16) % N)`
     const PYTHON: &[(&str, usize, usize)] = &[
-("key-0", 1, 0),
+        ("key-0", 1, 0),
         ("key-0", 2, 0),
         ("key-0", 3, 2),
         ("key-0", 5, 3),
