@@ -52,6 +52,17 @@ pub fn placement_note(before: usize, after: usize) -> String {
 }
 
 impl Proxy {
+    /// Logs and shows on the page that the number of nodes changed, when it did.
+    pub fn nodes_changed(&self, before: usize, after: usize) {
+        if before != after {
+            let note = placement_note(before, after);
+            tracing::warn!("{note}");
+            self.recent.set_notice(note);
+        }
+    }
+}
+
+impl Proxy {
     /// 403 when joining is off, 401 for a wrong token; the body, parsed, otherwise.
     async fn authorized<T: for<'de> Deserialize<'de>>(
         &self,
@@ -150,9 +161,7 @@ impl Proxy {
         let n = after.nodes.len();
         let note = (n != before).then(|| placement_note(before, n));
         tracing::info!("node {} joined from {}: now {n} nodes", node.name, node.url);
-        if let Some(note) = &note {
-            tracing::warn!("{note}");
-        }
+        self.nodes_changed(before, n);
         Ok(http::json(
             StatusCode::OK,
             &json!({"message": format!("{} is in the class, node {} of {n}", node.name, index + 1),
@@ -210,7 +219,7 @@ impl Proxy {
         })?;
         let n = after.nodes.len();
         tracing::info!("node {} left: now {n} nodes", body.name);
-        tracing::warn!("{}", placement_note(before, n));
+        self.nodes_changed(before, n);
         Ok(http::json(
             StatusCode::OK,
             &json!({"message": format!("{} left the class", body.name), "nodes": n,

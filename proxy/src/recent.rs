@@ -34,6 +34,8 @@ pub struct Recent {
     entries: Mutex<VecDeque<Entry>>,
     /// Keys written, newest last, each once.
     keys: Mutex<VecDeque<String>>,
+    /// The last change to the number of nodes, in words, for the page.
+    notice: Mutex<Option<String>>,
 }
 
 impl Recent {
@@ -76,5 +78,19 @@ impl Recent {
     pub fn keys(&self) -> Vec<String> {
         let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         keys.iter().rev().cloned().collect()
+    }
+}
+
+impl Recent {
+    /// Remembers what just changed for the page (the number of nodes, say).
+    pub fn set_notice(&self, text: String) {
+        *self.notice.lock().unwrap_or_else(|e| e.into_inner()) = Some(text);
+    }
+
+    pub fn notice(&self) -> Option<String> {
+        self.notice
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

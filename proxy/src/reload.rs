@@ -49,12 +49,7 @@ pub fn apply(proxy: &Proxy, path: &std::path::Path, text: &str) {
                 after.mode.name(),
                 after.names().join(", ")
             );
-            if before.nodes.len() != after.nodes.len() {
-                tracing::warn!(
-                    "{}",
-                    crate::join::placement_note(before.nodes.len(), after.nodes.len())
-                );
-            }
+            proxy.nodes_changed(before.nodes.len(), after.nodes.len());
         }
         Err(why) => tracing::error!(
             "config {} not reloaded, the running config stays: {why}",

@@ -38,6 +38,8 @@ pub struct Snapshot {
     nodes: Vec<Card>,
     recent: Vec<Entry>,
     divergent: Vec<Divergence>,
+    /// The last change of the number of nodes, in words (that moves most keys).
+    notice: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -104,6 +106,7 @@ pub async fn snapshot(proxy: &Proxy, cluster: &Cluster, filter: &str) -> Snapsho
         nodes,
         recent: proxy.recent.list(),
         divergent,
+        notice: proxy.recent.notice(),
     }
 }
 

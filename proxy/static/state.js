@@ -5,6 +5,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   let seen = null; // "node\u0000key" of every key on screen at the last update
+  const frames = new Map(); // node name -> its sandboxed frame, kept while its page is unchanged
   let last = JSON.parse($("first").textContent);
 
   function el(tag, props, children) {
@@ -28,8 +29,12 @@
       });
     let frame = null;
     if (c.foreign_html !== null) {
-      frame = el("iframe", { sandbox: "", referrerpolicy: "no-referrer", title: c.name + "'s own /state page" });
-      frame.srcdoc = c.foreign_html;
+      frame = frames.get(c.name);
+      if (!frame || frame.srcdoc !== c.foreign_html) {
+        frame = el("iframe", { sandbox: "", referrerpolicy: "no-referrer", title: c.name + "'s own /state page" });
+        frame.srcdoc = c.foreign_html;
+        frames.set(c.name, frame);
+      }
     }
     const shown = c.count !== null && c.keys.length < c.count
       ? el("div", { class: "size", text: "showing " + c.keys.length + " of " + c.count }) : null;
@@ -63,6 +68,8 @@
     seen = now;
     $("mode").textContent = s.mode;
     $("rule").textContent = s.rule;
+    $("notice").textContent = s.notice || "";
+    $("notice").hidden = !s.notice;
     $("n").textContent = s.n;
     $("total").textContent = s.total_keys;
     $("timeout").textContent = s.timeout_ms;

@@ -1,0 +1,62 @@
+//! The configs shipped in `configs/` load as they are: a teacher starts from them.
+
+use std::path::Path;
+
+use proxy::config::Config;
+
+fn load(name: &str) -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../configs")
+        .join(name);
+    Config::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `localhost.yml`: three nodes on 5000-5002, sharding, as the README starts them.
+#[test]
+fn localhost_is_three_sharded_nodes() {
+    let c = load("localhost.yml");
+    assert_eq!(c.mode, "sharding");
+    let urls: Vec<&str> = c.nodes.iter().map(|n| n.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        [
+            "http://localhost:5000",
+            "http://localhost:5001",
+            "http://localhost:5002"
+        ]
+    );
+}
+
+/// `localhost-replication.yml`: the same nodes, replicated.
+#[test]
+fn localhost_replication_is_the_same_nodes_replicated() {
+    let c = load("localhost-replication.yml");
+    assert_eq!(c.mode, "replication");
+    assert_eq!(c.nodes, load("localhost.yml").nodes);
+}
+
+/// `compose.yml`: the compose services by name, each on the node's port inside the network.
+#[test]
+fn compose_names_the_compose_services() {
+    let c = load("compose.yml");
+    let urls: Vec<&str> = c.nodes.iter().map(|n| n.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        ["http://kv1:5000", "http://kv2:5000", "http://kv3:5000"]
+    );
+    let compose =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose.yaml"))
+            .unwrap();
+    for service in ["kv1:", "kv2:", "kv3:", "proxy:", "/configs/compose.yml"] {
+        assert!(compose.contains(service), "compose.yaml lacks {service}");
+    }
+}
+
+/// `students.example.yml`: https URLs as ngrok gives them, a LAN URL, and joining on.
+#[test]
+fn students_example_has_https_nodes_and_a_join_token() {
+    let c = load("students.example.yml");
+    assert!(c.nodes.iter().any(|n| n.url.starts_with("https://")));
+    assert!(c.nodes.iter().any(|n| n.url.starts_with("http://192.168.")));
+    assert!(c.join_token.is_some());
+}
