@@ -162,14 +162,16 @@ async fn all(
             &json!({"message": format!("done on {} of {} nodes", stored.len(), list.len()),
                     "nodes": outcomes}),
         )
-    } else if let Some(Some(same)) = statuses
+    } else if let Some(same) = statuses
         .first()
-        .filter(|_| statuses.windows(2).all(|w| w[0] == w[1]))
+        .copied()
+        .flatten()
+        .filter(|s| s.is_client_error() && statuses.iter().all(|x| *x == Some(*s)))
     {
         // Every node answered the same client error (404 for a delete, 400 for a bad
         // body): that is the answer, not a failure of the nodes.
         let first = reason(&results[0].1);
-        HttpError::new(*same, first)
+        HttpError::new(same, first)
             .with("nodes", outcomes)
             .into_response()
     } else {

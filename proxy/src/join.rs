@@ -5,7 +5,8 @@
 //! and the proxy uses the address the request came from: the classroom-LAN case).
 //! The proxy checks, in this order, and answers:
 //! 403 joining is off (no `join_token` in the config) · 401 wrong or missing token ·
-//! 400 a bad name or URL · 409 the name belongs to another URL · 429 the class is full ·
+//! 400 a bad name or URL · 409 the name belongs to another URL, or the URL to another
+//! name · 429 the class is full ·
 //! 422 the URL does not speak the API (the `doctor` checks) · 200 joined (or already in).
 //!
 //! Joined nodes come after the config file's nodes, survive reloads of the file, and
@@ -152,6 +153,9 @@ impl Proxy {
                     Err(taken(&node.name, &current.nodes[i].url))
                 };
             }
+            if let Some(other) = current.nodes.iter().find(|n| same_url(&n.url, &node.url)) {
+                return Err(url_taken(&node.url, &other.name));
+            }
             if joined.len() >= max {
                 return Err(full(joined.len()));
             }
@@ -187,6 +191,10 @@ impl Proxy {
                 )));
             }
             return Err(taken(&node.name, &held.url));
+        }
+        // One laptop under two names would get two shares of the keys.
+        if let Some(other) = cluster.nodes.iter().find(|n| same_url(&n.url, &node.url)) {
+            return Err(url_taken(&node.url, &other.name));
         }
         let joined = cluster.nodes.iter().filter(|n| n.joined).count();
         if joined >= cluster.config.max_joined() {
@@ -233,6 +241,18 @@ fn taken(name: &str, url: &str) -> HttpError {
         StatusCode::CONFLICT,
         format!("the name {name} is taken by {url}: pick another name (-n)"),
     )
+}
+
+fn url_taken(url: &str, name: &str) -> HttpError {
+    HttpError::new(
+        StatusCode::CONFLICT,
+        format!("{url} is in the class already, as {name}: one node, one name"),
+    )
+}
+
+/// The same node, whether or not one of the URLs ends in `/`.
+fn same_url(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
 fn full(joined: usize) -> HttpError {

@@ -22,6 +22,11 @@ use crate::tls;
 /// The longest wait between two attempts to join.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// How often a joined node asks again. A rejoin with the same name and URL is a cheap
+/// no-op for the proxy, and it brings the node back into the class if the proxy was
+/// restarted (joined nodes live only in the proxy's memory).
+const REJOIN_EVERY: Duration = Duration::from_secs(15);
+
 /// How long one request to the proxy may take (a join waits for the proxy's API check).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -66,15 +71,21 @@ impl Joining {
         }
     }
 
-    /// Joins in the background, retrying with backoff until the proxy answers.
+    /// Joins in the background, retrying with backoff until the proxy answers, then
+    /// asking again every [`REJOIN_EVERY`] (quietly, while the answer stays the same).
     pub fn start(self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut wait = Duration::from_millis(500);
+            let mut joined = false;
             loop {
                 match self.join_once().await {
                     Outcome::Joined(msg) => {
-                        tracing::info!("joined the class at {}: {msg}", self.proxy);
-                        return;
+                        if !joined {
+                            tracing::info!("joined the class at {}: {msg}", self.proxy);
+                        }
+                        joined = true;
+                        wait = Duration::from_millis(500);
+                        tokio::time::sleep(REJOIN_EVERY).await;
                     }
                     Outcome::Refused(why) => {
                         tracing::error!(
@@ -84,6 +95,7 @@ impl Joining {
                         return;
                     }
                     Outcome::Retry(why) => {
+                        joined = false;
                         tracing::warn!(
                             "cannot join {} yet ({why}); trying again in {:.1} s",
                             self.proxy,

@@ -37,12 +37,14 @@ async fn main() {
             port,
         )
     });
-    if let Some(j) = &joining {
-        j.clone().start();
-    }
+    let rejoining = joining.as_ref().map(|j| j.clone().start());
     let stop = async move {
         server::stop_signal().await;
-        // Leave before stopping, so the class's page drops this node rather than showing it down.
+        // Leave before stopping, so the class's page drops this node rather than showing
+        // it down; stop asking to join first, so the leave is the last word.
+        if let Some(task) = rejoining {
+            task.abort();
+        }
         if let Some(j) = &joining {
             j.leave().await;
         }

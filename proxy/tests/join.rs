@@ -1,0 +1,728 @@
+//! Students' nodes joining the class: a real `storage --join` process adds itself to the
+//! proxy, takes its share of the keys and leaves on SIGTERM; `POST /join` and
+//! `POST /leave` refuse, with the status and sentence the join module promises, whatever
+//! would break the class; joined nodes survive a reload; the token is never shown.
+
+#[path = "../../storage/tests/common/mod.rs"]
+mod common;
+mod students_support;
+
+use std::time::Duration;
+
+use common::{get, post, start_node, Node};
+use serde_json::{json, Value};
+use students_support::{
+    config_nodes, config_text, count_on, error_of, free_port, join, leave, placement, post_auth,
+    spawn_storage, start_html_everywhere, start_proxy, url, value_on, wait_config, yaml, Proc,
+    TempFile,
+};
+
+const TOKEN: &str = "class-token-5c1e7";
+
+/// Two in-process storage nodes, kv1 and kv2: the config file's nodes.
+async fn file_nodes() -> (Node, Node) {
+    (
+        start_node(storage::Settings::named("kv1")).await,
+        start_node(storage::Settings::named("kv2")).await,
+    )
+}
+
+/// A sharding config over kv1 and kv2 with joining on, plus `extra` lines.
+fn class_config(kv1: &Node, kv2: &Node, extra: &str) -> String {
+    yaml(
+        "sharding",
+        &[("kv1", url(kv1.addr)), ("kv2", url(kv2.addr))],
+        &format!("join_token: {TOKEN}\n{extra}"),
+    )
+}
+
+/// The `/health` entry of the node called `name`.
+async fn health_of(proxy: std::net::SocketAddr, name: &str) -> Value {
+    let health = get(proxy, "/health").await.expect_json(200);
+    health["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|n| n["name"] == name))
+        .unwrap_or_else(|| panic!("{name} is not in /health: {health:#}"))
+        .clone()
+}
+
+/// Nothing in the output a student's node printed shows the token.
+fn assert_no_token(proc: &Proc) {
+    let out = proc.output();
+    assert!(
+        !out.contains(TOKEN),
+        "{} printed the token:\n{out}",
+        proc.name
+    );
+}
+
+/// `storage --join --advertise` shows up in `/config` after the file's nodes, is marked
+/// joined in `/health`, takes the keys `SHA-256 mod 3` gives index 2, and on SIGTERM
+/// leaves the class before it stops.
+#[tokio::test]
+async fn a_storage_node_joins_takes_its_share_and_leaves_on_sigterm() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let port = free_port();
+    let advertised = format!("http://127.0.0.1:{port}");
+    let mut alice = spawn_storage(
+        "alice",
+        &[
+            "-p",
+            &port.to_string(),
+            "--join",
+            &url(proxy.addr),
+            "--join-token",
+            TOKEN,
+            "--advertise",
+            &advertised,
+        ],
+    );
+
+    let (nodes, joined) = wait_config(proxy.addr, |n| n.len() == 3).await;
+    assert!(
+        joined,
+        "alice did not join within 6 s: /config has {nodes:?}; she printed:\n{}",
+        alice.output()
+    );
+    let want: Vec<(String, String)> = vec![
+        ("kv1".into(), url(kv1.addr)),
+        ("kv2".into(), url(kv2.addr)),
+        ("alice".into(), advertised.clone()),
+    ];
+    assert_eq!(nodes, want, "joined nodes come after the file's nodes");
+    let h = health_of(proxy.addr, "alice").await;
+    assert_eq!(
+        (&h["joined"], &h["up"]),
+        (&json!(true), &json!(true)),
+        "{h}"
+    );
+    let h = health_of(proxy.addr, "kv1").await;
+    assert_eq!(h["joined"], json!(false), "a file node is not joined: {h}");
+
+    // Keys are placed over (kv1, kv2, alice) in that order.
+    let alice_addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addrs = [kv1.addr, kv2.addr, alice_addr];
+    let keys: Vec<String> = (0..12)
+        .map(|i| format!("key-{i}"))
+        .chain(["hello world".into(), "a&b=c".into(), "ключ".into()])
+        .collect();
+    let mut per_node = [0; 3];
+    for (i, key) in keys.iter().enumerate() {
+        let path = format!("/put?key={}", students_support::encode(key));
+        let reply = post(proxy.addr, &path, format!(r#"{{"value": {i}}}"#)).await;
+        reply.expect_json(200);
+        let home = placement(key, 3);
+        per_node[home] += 1;
+        for (n, addr) in addrs.iter().enumerate() {
+            let held = value_on(*addr, key).await;
+            let expected = (n == home).then(|| json!(i));
+            assert_eq!(
+                held, expected,
+                "{key:?}: node {n} holds {held:?}, home is {home}"
+            );
+        }
+    }
+    assert!(
+        per_node.iter().all(|&c| c > 0),
+        "the keys should cover every node: {per_node:?}"
+    );
+    assert_eq!(count_on(alice_addr).await, per_node[2]);
+
+    alice.terminate();
+    let (nodes, left) =
+        wait_config(proxy.addr, |n| n.iter().all(|(name, _)| name != "alice")).await;
+    assert!(
+        left,
+        "alice still in /config 6 s after SIGTERM: {nodes:?}; she printed:\n{}",
+        alice.output()
+    );
+    assert_eq!(nodes, want[..2].to_vec());
+    let status = alice.wait_exit(Duration::from_secs(5)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "alice should stop cleanly after leaving, got {status:?}:\n{}",
+        alice.output()
+    );
+    assert_no_token(&alice);
+}
+
+/// Without `--advertise` the proxy reaches the node at the address its join came from
+/// and the port it said it listens on (the classroom-LAN case).
+#[tokio::test]
+async fn a_node_without_advertise_is_reached_at_its_source_address() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let bob = spawn_storage(
+        "bob",
+        &["-p", "0", "--join", &url(proxy.addr), "--join-token", TOKEN],
+    );
+    let port = bob
+        .port_after("listening on", Duration::from_secs(10))
+        .await;
+    let (nodes, joined) = wait_config(proxy.addr, |n| n.len() == 3).await;
+    assert!(joined, "bob did not join: {nodes:?}\n{}", bob.output());
+    assert_eq!(
+        nodes[2],
+        ("bob".to_string(), format!("http://127.0.0.1:{port}"))
+    );
+    assert_eq!(health_of(proxy.addr, "bob").await["up"], json!(true));
+    assert_no_token(&bob);
+}
+
+/// A wrong token and no token at all are both 401, for joining and for leaving, and
+/// change nothing.
+#[tokio::test]
+async fn a_wrong_or_missing_token_is_401() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let alice = start_node(storage::Settings::named("alice")).await;
+    let alice_url = url(alice.addr);
+
+    let why = error_of(
+        &join(proxy.addr, Some("guess"), "alice", &alice_url).await,
+        401,
+    );
+    assert!(why.contains("token"), "{why}");
+    error_of(&join(proxy.addr, None, "alice", &alice_url).await, 401);
+    // The right token with another scheme is not a bearer token.
+    let reply = common::request(
+        proxy.addr,
+        "POST",
+        "/join",
+        &[("Authorization", &format!("Basic {TOKEN}"))],
+        json!({"name": "alice", "url": alice_url})
+            .to_string()
+            .as_bytes(),
+    )
+    .await;
+    error_of(&reply, 401);
+    // A prefix of the token is not the token.
+    error_of(
+        &join(proxy.addr, Some(&TOKEN[..5]), "alice", &alice_url).await,
+        401,
+    );
+    error_of(&leave(proxy.addr, Some("guess"), "kv1").await, 401);
+    assert_eq!(config_nodes(proxy.addr).await.len(), 2, "nobody joined");
+}
+
+/// A proxy without `join_token` refuses joins with 403 and says how to turn them on.
+#[tokio::test]
+async fn joining_is_off_without_a_join_token() {
+    let (kv1, kv2) = file_nodes().await;
+    let config = yaml(
+        "sharding",
+        &[("kv1", url(kv1.addr)), ("kv2", url(kv2.addr))],
+        "",
+    );
+    let (proxy, _) = start_proxy(&config).await;
+    let alice = start_node(storage::Settings::named("alice")).await;
+    let why = error_of(
+        &join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr)).await,
+        403,
+    );
+    assert!(why.contains("join_token"), "403 should say how: {why}");
+    error_of(
+        &join(proxy.addr, None, "alice", &url(alice.addr)).await,
+        403,
+    );
+    error_of(&leave(proxy.addr, Some(TOKEN), "kv1").await, 403);
+    // An empty token is no token: joining stays off.
+    let (empty, _) = start_proxy(&format!("{config}join_token: \"\"\n")).await;
+    error_of(
+        &join(empty.addr, Some(""), "alice", &url(alice.addr)).await,
+        403,
+    );
+    assert_eq!(config_nodes(proxy.addr).await.len(), 2);
+}
+
+/// A name already held by another URL, joined or from the file, is 409 naming that URL.
+#[tokio::test]
+async fn a_name_taken_by_another_url_is_409() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let alice = start_node(storage::Settings::named("alice")).await;
+    let impostor = start_node(storage::Settings::named("alice")).await;
+    join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
+        .await
+        .expect_json(200);
+
+    let why = error_of(
+        &join(proxy.addr, Some(TOKEN), "alice", &url(impostor.addr)).await,
+        409,
+    );
+    assert!(
+        why.contains(&url(alice.addr)),
+        "409 should name the holder: {why}"
+    );
+    let why = error_of(
+        &join(proxy.addr, Some(TOKEN), "kv1", &url(impostor.addr)).await,
+        409,
+    );
+    assert!(why.contains(&url(kv1.addr)), "{why}");
+    let nodes = config_nodes(proxy.addr).await;
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    assert_eq!(nodes[2], ("alice".to_string(), url(alice.addr)));
+}
+
+/// A URL that answers but does not speak the API is 422 naming the check it failed, and
+/// is not added; a URL where nothing listens fails `reachable`.
+#[tokio::test]
+async fn a_url_that_does_not_speak_the_api_is_422_naming_the_check() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "timeout_ms: 1000\n")).await;
+    let homepage = start_html_everywhere().await;
+    let reply = join(proxy.addr, Some(TOKEN), "alice", &url(homepage.addr)).await;
+    let body = reply.expect_error(422);
+    let why = body["error"].as_str().unwrap();
+    assert!(
+        why.contains("put-get-delete"),
+        "422 should name the check: {why}"
+    );
+    assert!(why.contains(&url(homepage.addr)), "{why}");
+    let failed: Vec<&str> = body["checks"]
+        .as_array()
+        .expect("the checks beside the error")
+        .iter()
+        .filter(|c| c["ok"] == json!(false))
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["put-get-delete"], "{body:#}");
+
+    let dead = students_support::dead_addr();
+    let why = error_of(&join(proxy.addr, Some(TOKEN), "bob", &url(dead)).await, 422);
+    assert!(why.contains("reachable"), "{why}");
+    assert_eq!(config_nodes(proxy.addr).await.len(), 2, "nobody joined");
+}
+
+/// Bad names and URLs are 400 with the reason, before any check reaches out.
+#[tokio::test]
+async fn a_bad_name_or_url_is_400() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let cases = [
+        (json!({"name": "alice", "url": "ftp://127.0.0.1:21"}), "ftp"),
+        (json!({"name": "alice", "url": "127.0.0.1:5000"}), "scheme"),
+        (json!({"name": "alice", "url": "http://"}), "not a valid"),
+        (
+            json!({"name": "alice", "url": "http://x:1/?a=b"}),
+            "not a valid",
+        ),
+        (
+            json!({"name": "", "url": "http://127.0.0.1:5000"}),
+            "empty name",
+        ),
+        (
+            json!({"name": "a\nb", "url": "http://127.0.0.1:5000"}),
+            "printable",
+        ),
+        (json!({"name": "alice"}), "url"),
+        (json!({"url": "http://127.0.0.1:5000"}), "JSON"),
+    ];
+    for (body, word) in cases {
+        let reply = post_auth(proxy.addr, "/join", Some(TOKEN), &body).await;
+        let why = error_of(&reply, 400);
+        assert!(why.contains(word), "{body} said {why:?}, wanted {word:?}");
+    }
+    let reply = common::request(
+        proxy.addr,
+        "POST",
+        "/join",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        b"name=alice",
+    )
+    .await;
+    error_of(&reply, 400);
+    assert_eq!(config_nodes(proxy.addr).await.len(), 2, "nobody joined");
+}
+
+/// Joining again with the same name and URL (a node restarted) is 200 and the node is
+/// listed once, at the same index.
+#[tokio::test]
+async fn a_rejoin_with_the_same_name_and_url_is_200_without_a_duplicate() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let alice = start_node(storage::Settings::named("alice")).await;
+    let first = join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
+        .await
+        .expect_json(200);
+    assert_eq!(
+        (&first["index"], &first["nodes"]),
+        (&json!(2), &json!(3)),
+        "{first}"
+    );
+    assert!(
+        first["note"].as_str().is_some_and(|n| n.contains("mod 3")),
+        "the first join warns that keys move: {first}"
+    );
+    assert_eq!(
+        count_on(alice.addr).await,
+        0,
+        "the API check left its key behind"
+    );
+    let again = join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
+        .await
+        .expect_json(200);
+    assert_eq!(
+        (&again["index"], &again["nodes"]),
+        (&json!(2), &json!(3)),
+        "{again}"
+    );
+    let nodes = config_nodes(proxy.addr).await;
+    let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["kv1", "kv2", "alice"]);
+    let health = get(proxy.addr, "/health").await.expect_json(200);
+    assert_eq!(health["nodes_total"], json!(3), "{health}");
+}
+
+/// With `max_joined: 1` the second student is told the class is full (429); a rejoin
+/// of the first is still fine, and a place frees up when the first leaves.
+#[tokio::test]
+async fn a_full_class_is_429() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "max_joined: 1\n")).await;
+    let alice = start_node(storage::Settings::named("alice")).await;
+    let bob = start_node(storage::Settings::named("bob")).await;
+    join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
+        .await
+        .expect_json(200);
+    let why = error_of(
+        &join(proxy.addr, Some(TOKEN), "bob", &url(bob.addr)).await,
+        429,
+    );
+    assert!(why.contains("full"), "{why}");
+    join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
+        .await
+        .expect_json(200);
+    assert_eq!(config_nodes(proxy.addr).await.len(), 3);
+
+    leave(proxy.addr, Some(TOKEN), "alice")
+        .await
+        .expect_json(200);
+    join(proxy.addr, Some(TOKEN), "bob", &url(bob.addr))
+        .await
+        .expect_json(200);
+    let names: Vec<String> = config_nodes(proxy.addr)
+        .await
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["kv1", "kv2", "bob"]);
+}
+
+/// `/leave` removes a joined node, refuses a file node with 409 (the teacher edits the
+/// file) and an unknown name with 404.
+#[tokio::test]
+async fn leave_removes_joined_nodes_only() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let alice = start_node(storage::Settings::named("alice")).await;
+    join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
+        .await
+        .expect_json(200);
+
+    let why = error_of(&leave(proxy.addr, Some(TOKEN), "kv1").await, 409);
+    assert!(why.contains("config file"), "{why}");
+    let why = error_of(&leave(proxy.addr, Some(TOKEN), "nobody").await, 404);
+    assert!(why.contains("nobody"), "{why}");
+    assert_eq!(config_nodes(proxy.addr).await.len(), 3);
+
+    let left = leave(proxy.addr, Some(TOKEN), "alice")
+        .await
+        .expect_json(200);
+    assert_eq!(left["nodes"], json!(2), "{left}");
+    let names: Vec<String> = config_nodes(proxy.addr)
+        .await
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["kv1", "kv2"]);
+    error_of(&leave(proxy.addr, Some(TOKEN), "alice").await, 404);
+}
+
+/// A reload of the config file (here switching to replication) keeps the joined nodes
+/// after the file's nodes.
+#[tokio::test]
+async fn joined_nodes_survive_a_config_reload() {
+    let (kv1, kv2) = file_nodes().await;
+    let text = class_config(&kv1, &kv2, "");
+    let file = TempFile::new("join-reload.yml", &text);
+    let (proxy, p) = start_proxy(&text).await;
+    let alice = start_node(storage::Settings::named("alice")).await;
+    join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
+        .await
+        .expect_json(200);
+
+    let edited = text.replace("mode: sharding", "mode: replication");
+    assert_ne!(edited, text);
+    proxy::reload::apply(&p, &file.path, &edited);
+
+    let (shown, config) = config_text(proxy.addr).await;
+    assert_eq!(config.mode, "replication", "{shown}");
+    let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["kv1", "kv2", "alice"], "{shown}");
+    let health = get(proxy.addr, "/health").await.expect_json(200);
+    assert_eq!(health["mode"], json!("replication"));
+    assert_eq!(health_of(proxy.addr, "alice").await["joined"], json!(true));
+
+    // The joined node now gets every write, as replication says.
+    post(proxy.addr, "/put?key=after-reload", r#"{"value": 1}"#)
+        .await
+        .expect_json(200);
+    assert_eq!(value_on(alice.addr, "after-reload").await, Some(json!(1)));
+    // And a file that no longer loads keeps it all running as it was.
+    proxy::reload::apply(&p, &file.path, "mode: nonsense\n");
+    assert_eq!(config_nodes(proxy.addr).await.len(), 3);
+}
+
+/// `GET /config` is YAML the proxy loads again: the file's nodes, then the joined ones,
+/// the rest of the file as it was, and never the token.
+#[tokio::test]
+async fn config_shows_the_whole_class_without_the_token() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "timeout_ms: 1500\n")).await;
+    let alice = start_node(storage::Settings::named("alice")).await;
+    let bob = start_node(storage::Settings::named("bob")).await;
+    for (name, node) in [("alice", &alice), ("bob", &bob)] {
+        join(proxy.addr, Some(TOKEN), name, &url(node.addr))
+            .await
+            .expect_json(200);
+    }
+    let reply = get(proxy.addr, "/config").await;
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|c| c.contains("yaml")),
+        "{reply:#?}"
+    );
+    let (text, config) = config_text(proxy.addr).await;
+    assert!(!text.contains(TOKEN), "the token is shown:\n{text}");
+    assert!(!text.contains("join_token"), "{text}");
+    assert_eq!(config.join_token, None);
+    assert_eq!(config.mode, "sharding");
+    assert_eq!(config.timeout_ms, Some(1500));
+    let nodes: Vec<(&str, &str)> = config
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.url.as_str()))
+        .collect();
+    let (u1, u2, ua, ub) = (url(kv1.addr), url(kv2.addr), url(alice.addr), url(bob.addr));
+    assert_eq!(
+        nodes,
+        [
+            ("kv1", u1.as_str()),
+            ("kv2", u2.as_str()),
+            ("alice", ua.as_str()),
+            ("bob", ub.as_str())
+        ]
+    );
+}
+
+/// The proxy binary, run as a teacher runs it (with debug logs on), never writes the join token to its
+/// output, while it does log the join itself.
+#[tokio::test]
+async fn the_token_never_appears_in_the_proxy_log() {
+    let (kv1, kv2) = file_nodes().await;
+    let file = TempFile::new("join-log.yml", &class_config(&kv1, &kv2, ""));
+    let mut command = std::process::Command::new(students_support::proxy_bin());
+    command.args(["-c", file.arg(), "-p", "0", "--host", "127.0.0.1"]);
+    // Debug, as a teacher chasing a problem would run it: more lines, still no token.
+    command.env("RUST_LOG", "debug");
+    let mut teacher = Proc::spawn("proxy", command);
+    let port = teacher.port_after("open ", Duration::from_secs(10)).await;
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    let alice = start_node(storage::Settings::named("alice")).await;
+    error_of(
+        &join(addr, Some("not-the-token"), "alice", &url(alice.addr)).await,
+        401,
+    );
+    join(addr, Some(TOKEN), "alice", &url(alice.addr))
+        .await
+        .expect_json(200);
+    let (text, _) = config_text(addr).await;
+    assert!(!text.contains(TOKEN), "{text}");
+    leave(addr, Some(TOKEN), "alice").await.expect_json(200);
+    teacher
+        .wait_for_line("alice left", Duration::from_secs(5))
+        .await;
+
+    teacher.terminate();
+    let status = teacher.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.is_some(), "the proxy did not stop on SIGTERM");
+    let log = teacher.output();
+    assert!(log.contains("alice joined"), "the join is logged:\n{log}");
+    assert!(
+        !log.contains(TOKEN),
+        "the token is in the proxy's log:\n{log}"
+    );
+}
+
+/// Two students racing for the last place: exactly one gets in, the other hears 429;
+/// two racing for one name with different URLs: one gets it, the other hears 409.
+#[tokio::test]
+async fn racing_joins_are_settled_under_the_lock() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "max_joined: 1\n")).await;
+    let alice = start_node(storage::Settings::named("alice")).await;
+    let bob = start_node(storage::Settings::named("bob")).await;
+    let (alice_url, bob_url) = (url(alice.addr), url(bob.addr));
+    let (a, b) = tokio::join!(
+        join(proxy.addr, Some(TOKEN), "alice", &alice_url),
+        join(proxy.addr, Some(TOKEN), "bob", &bob_url),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 429], "{a:#?}\n{b:#?}");
+    assert_eq!(config_nodes(proxy.addr).await.len(), 3);
+
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let (a, b) = tokio::join!(
+        join(proxy.addr, Some(TOKEN), "carol", &alice_url),
+        join(proxy.addr, Some(TOKEN), "carol", &bob_url),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:#?}\n{b:#?}");
+    let nodes = config_nodes(proxy.addr).await;
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+}
+
+/// A student's node started before the teacher's proxy keeps trying, and joins once the
+/// proxy is up.
+#[tokio::test]
+async fn a_node_started_before_the_proxy_joins_when_it_comes_up() {
+    let (kv1, kv2) = file_nodes().await;
+    let proxy_port = free_port();
+    let dave = spawn_storage(
+        "dave",
+        &[
+            "-p",
+            "0",
+            "--join",
+            &format!("http://127.0.0.1:{proxy_port}"),
+            "--join-token",
+            TOKEN,
+        ],
+    );
+    dave.wait_for_line("cannot join", Duration::from_secs(10))
+        .await;
+
+    let config = proxy::config::Config::parse(&class_config(&kv1, &kv2, "")).unwrap();
+    let p = std::sync::Arc::new(proxy::Proxy::new(config));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", proxy_port))
+        .await
+        .expect("bind the proxy's port");
+    tokio::spawn(proxy::serve(listener, p, std::future::pending()));
+    let addr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
+    let (nodes, joined) = wait_config(addr, |n| n.len() == 3).await;
+    assert!(joined, "dave never joined: {nodes:?}\n{}", dave.output());
+    assert_eq!(nodes[2].0, "dave");
+}
+
+/// A node the proxy refuses (a wrong token) says why once, stops asking, and keeps
+/// serving on its own.
+#[tokio::test]
+async fn a_refused_node_says_why_and_stops_asking() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let erin = spawn_storage(
+        "erin",
+        &[
+            "-p",
+            "0",
+            "--join",
+            &url(proxy.addr),
+            "--join-token",
+            "wrong-token",
+        ],
+    );
+    let port = erin
+        .port_after("listening on", Duration::from_secs(10))
+        .await;
+    let line = erin.wait_for_line("refused", Duration::from_secs(10)).await;
+    assert!(line.contains("401"), "{line}");
+    // Past the first two retry delays (0.5 s, 1 s): a refusal is not retried.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let out = erin.output();
+    assert_eq!(out.matches("refused").count(), 1, "{out}");
+    assert!(!out.contains("cannot join"), "{out}");
+    assert_eq!(config_nodes(proxy.addr).await.len(), 2);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    get(addr, "/health").await.expect_json(200);
+}
+
+/// Names YAML would read as something else (a number, a bool, null, a mapping) come
+/// back out of `/config` as the same strings, so the saved file loads as the class was.
+#[tokio::test]
+async fn tricky_names_round_trip_through_config() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let names = [
+        "123",
+        "true",
+        "null",
+        "~",
+        "a: b",
+        "- x",
+        "#hash",
+        "Алиса",
+        "O'Brien \"the\" 2nd",
+        " padded ",
+        "0x1F",
+        "1e3",
+    ];
+    // One node each: a URL joins under one name only.
+    let mut nodes = Vec::new();
+    for name in names {
+        let node = start_node(storage::Settings::named("student")).await;
+        join(proxy.addr, Some(TOKEN), name, &url(node.addr))
+            .await
+            .expect_json(200);
+        nodes.push(node);
+    }
+    let (text, config) = config_text(proxy.addr).await;
+    let shown: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    let mut want = vec!["kv1", "kv2"];
+    want.extend(names);
+    assert_eq!(shown, want, "{text}");
+}
+
+/// One node cannot join under two names: it would get two shares of the keys.
+#[tokio::test]
+async fn a_url_joins_under_one_name_only() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let node = start_node(storage::Settings::named("alice")).await;
+    join(proxy.addr, Some(TOKEN), "alice", &url(node.addr))
+        .await
+        .expect_json(200);
+    let err = join(proxy.addr, Some(TOKEN), "alice2", &format!("{}/", url(node.addr)))
+        .await
+        .expect_error(409);
+    assert!(err["error"].as_str().unwrap().contains("as alice"), "{err}");
+    let err = join(proxy.addr, Some(TOKEN), "kv1again", &url(kv1.addr))
+        .await
+        .expect_error(409);
+    assert!(err["error"].as_str().unwrap().contains("as kv1"), "{err}");
+}
+
+/// A student's name is shown as text on the class's `/state` page, never as markup.
+#[tokio::test]
+async fn a_name_with_html_is_text_on_the_state_page() {
+    let (kv1, kv2) = file_nodes().await;
+    let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
+    let node = start_node(storage::Settings::named("mallory")).await;
+    let name = "<img src=x onerror=alert(1)>";
+    join(proxy.addr, Some(TOKEN), name, &url(node.addr))
+        .await
+        .expect_json(200);
+    let page = get(proxy.addr, "/state").await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains("onerror=alert(1)"),
+        "the name is not shown at all"
+    );
+    assert!(!html.contains(name), "the name went in as markup:\n{html}");
+}

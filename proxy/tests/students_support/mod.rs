@@ -1,0 +1,524 @@
+//! What the students'-nodes tests (`join`, `doctor`, `python_node`) share beyond the
+//! storage test kit (`common`): real programs run as child processes (the `storage` and
+//! `proxy` binaries, the Python node) with their output captured and a guard that kills
+//! them, an in-process proxy, `POST /join` by hand, and the placement rule redone here.
+//!
+//! Each test file declares `mod common` (the storage kit, through `#[path]`) and then
+//! `mod students_support`; this file reaches the kit as `crate::common`.
+
+// Each test binary compiles its own copy of this module and uses only some of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use proxy::config::Config;
+use proxy::Proxy;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use storage::http::Response;
+use storage::server::Handler;
+
+use crate::common::{get, request, start_server, Node, Reply};
+
+/// How long a joined node may take to show up in (or drop out of) the proxy's `/config`.
+pub const JOIN_WITHIN: Duration = Duration::from_secs(6);
+
+/// The workspace's root folder (the `proxy` crate's parent).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("proxy/ has a parent")
+        .to_path_buf()
+}
+
+/// The `proxy` binary cargo built for these tests.
+pub fn proxy_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_proxy"))
+}
+
+/// The `storage` binary, built first if it is missing or older than storage's sources.
+///
+/// Cargo builds only the binaries of the package under test for its integration tests
+/// (`CARGO_BIN_EXE_proxy`), never those of a dependency, so `cargo test -p proxy` alone
+/// would leave `storage` unbuilt, or built from older sources. It is looked for beside
+/// the `proxy` binary (the same `target/<profile>` folder, so `CARGO_TARGET_DIR` and
+/// `--release` are honoured) and built there with `cargo build -p storage --bin storage`.
+/// Cargo has let go of its build lock by the time tests run, so this does not deadlock.
+pub fn storage_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = proxy_bin()
+                .parent()
+                .expect("the proxy binary is in a folder")
+                .to_path_buf();
+            let bin = dir.join(format!("storage{}", std::env::consts::EXE_SUFFIX));
+            let sources = newest_mtime(&workspace_root().join("storage"));
+            let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+            if !matches!(built, Some(b) if b >= sources) {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let mut build = Command::new(cargo);
+                build
+                    .current_dir(workspace_root())
+                    .args(["build", "-p", "storage", "--bin", "storage"]);
+                if dir.file_name().is_some_and(|n| n == "release") {
+                    build.arg("--release");
+                }
+                let status = build.status().expect("run cargo build -p storage");
+                assert!(status.success(), "cargo build -p storage failed: {status}");
+            }
+            assert!(bin.exists(), "no storage binary at {}", bin.display());
+            bin
+        })
+        .clone()
+}
+
+/// The newest modification time of any file under `dir`, its `tests/` left out.
+fn newest_mtime(dir: &Path) -> SystemTime {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return newest;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        let time = if meta.is_dir() {
+            if path.file_name().is_some_and(|n| n == "tests") {
+                continue;
+            }
+            newest_mtime(&path)
+        } else {
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)
+        };
+        newest = newest.max(time);
+    }
+    newest
+}
+
+/// A port nothing listens on right now (bound, then let go). Another program could take
+/// it before the test does; on a test machine that is rare enough.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// A child process with its stdout and stderr collected as they come; dropping it kills
+/// the process (a failed assertion must not leave nodes running).
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    output: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    /// Starts `command` with its output piped and collected.
+    /// `RUST_LOG` from the shell running the tests is dropped unless `command` sets it.
+    pub fn spawn(name: &str, mut command: Command) -> Proc {
+        if !command.get_envs().any(|(k, _)| k == "RUST_LOG") {
+            command.env_remove("RUST_LOG");
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Plain text logs, whatever the terminal the tests run in.
+            .env("NO_COLOR", "1");
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name} ({command:?}): {e}"));
+        let output = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().expect("piped stdout");
+        let err = child.stderr.take().expect("piped stderr");
+        collect(out, output.clone());
+        collect(err, output.clone());
+        Proc {
+            name: name.to_string(),
+            child,
+            output,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything it wrote so far, stdout and stderr interleaved by line.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until its output contains `needle`; answers the line that does.
+    pub async fn wait_for_line(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(line) = self.output().lines().find(|l| l.contains(needle)) {
+                return line.to_string();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} did not print {needle:?} within {within:?}; it printed:\n{}",
+                    self.name,
+                    self.output()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The port of the first `http://HOST:PORT` after `needle` in its output.
+    pub async fn port_after(&self, needle: &str, within: Duration) -> u16 {
+        let line = self.wait_for_line(needle, within).await;
+        let rest = &line[line.find(needle).unwrap() + needle.len()..];
+        let url = &rest[rest.find("http://").expect("a URL after the words") + 7..];
+        let port: String = url
+            .split(':')
+            .nth(1)
+            .expect("HOST:PORT")
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        port.parse()
+            .unwrap_or_else(|_| panic!("no port in {line:?}"))
+    }
+
+    /// Sends SIGTERM, as `docker stop` or `kill` would: the program may clean up.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {} failed", self.pid());
+    }
+
+    /// Waits (without blocking the runtime) for it to exit; `None` if it did not in time.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills it at once (SIGKILL: a crash, a pulled cable) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Copies `from`, line by line, into `into` on a thread of its own.
+fn collect(from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            let mut all = into.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
+}
+
+/// The `storage` binary as a student runs it, on 127.0.0.1, with `args` after the name.
+pub fn spawn_storage(name: &str, args: &[&str]) -> Proc {
+    let mut command = Command::new(storage_bin());
+    command.args(["-n", name, "--host", "127.0.0.1"]).args(args);
+    // The flags' environment twins must not leak in from the shell running the tests.
+    for var in [
+        "KV_NAME",
+        "KV_PORT",
+        "KV_HOST",
+        "KV_JOIN",
+        "KV_ADVERTISE",
+        "KV_JOIN_TOKEN",
+    ] {
+        command.env_remove(var);
+    }
+    Proc::spawn(&format!("storage {name}"), command)
+}
+
+/// Starts the proxy in-process on a free port with the config `text`.
+pub async fn start_proxy(text: &str) -> (Node, Arc<Proxy>) {
+    let config = Config::parse(text).unwrap_or_else(|e| panic!("bad test config: {e}\n{text}"));
+    let proxy = Arc::new(Proxy::new(config));
+    let serving = proxy.clone();
+    let node = start_server(move |listener, stop| proxy::serve(listener, serving, stop)).await;
+    (node, proxy)
+}
+
+/// `http://127.0.0.1:PORT`.
+pub fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// A config: `mode`, `nodes` as `(name, url)` in order, then `extra` lines as they are.
+pub fn yaml(mode: &str, nodes: &[(&str, String)], extra: &str) -> String {
+    let mut text = format!("mode: {mode}\nnodes:\n");
+    for (name, url) in nodes {
+        text.push_str(&format!("  - name: {name}\n    url: {url}\n"));
+    }
+    text.push_str(extra);
+    text
+}
+
+/// `POST path` to the proxy with `Authorization: Bearer token` (none for `None`).
+pub async fn post_auth(addr: SocketAddr, path: &str, token: Option<&str>, body: &Value) -> Reply {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(b) = &bearer {
+        headers.push(("Authorization", b.as_str()));
+    }
+    request(addr, "POST", path, &headers, body.to_string().as_bytes()).await
+}
+
+/// `POST /join` with `{"name", "url"}`.
+pub async fn join(addr: SocketAddr, token: Option<&str>, name: &str, node_url: &str) -> Reply {
+    post_auth(
+        addr,
+        "/join",
+        token,
+        &json!({"name": name, "url": node_url}),
+    )
+    .await
+}
+
+/// `POST /leave` with `{"name"}`.
+pub async fn leave(addr: SocketAddr, token: Option<&str>, name: &str) -> Reply {
+    post_auth(addr, "/leave", token, &json!({"name": name})).await
+}
+
+/// The proxy's `GET /config` text, checked to be YAML the proxy loads again.
+pub async fn config_text(proxy: SocketAddr) -> (String, Config) {
+    let reply = get(proxy, "/config").await;
+    assert_eq!(reply.status, 200, "GET /config: {reply:#?}");
+    let text = reply.text().to_string();
+    let config = Config::parse(&text)
+        .unwrap_or_else(|e| panic!("GET /config is not a config the proxy loads ({e}):\n{text}"));
+    (text, config)
+}
+
+/// The `(name, url)` of each node in the proxy's `/config`, in order.
+pub async fn config_nodes(proxy: SocketAddr) -> Vec<(String, String)> {
+    let (_, config) = config_text(proxy).await;
+    config.nodes.into_iter().map(|n| (n.name, n.url)).collect()
+}
+
+/// Polls `/config` until `wanted` says yes, for at most [`JOIN_WITHIN`]; answers the
+/// last node list, and whether `wanted` came true.
+pub async fn wait_config(
+    proxy: SocketAddr,
+    wanted: impl Fn(&[(String, String)]) -> bool,
+) -> (Vec<(String, String)>, bool) {
+    let deadline = Instant::now() + JOIN_WITHIN;
+    loop {
+        let nodes = config_nodes(proxy).await;
+        if wanted(&nodes) {
+            return (nodes, true);
+        }
+        if Instant::now() > deadline {
+            return (nodes, false);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The node a key lives on, redone here from the rule the lesson states: SHA-256 of
+/// the key's UTF-8 bytes read as a big-endian integer, mod `nodes`, reduced one byte at
+/// a time (`r = (r * 256 + byte) mod nodes`), which is that integer's remainder.
+pub fn placement(key: &str, nodes: usize) -> usize {
+    let n = nodes as u64;
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .fold(0u64, |r, &b| (r * 256 + u64::from(b)) % n) as usize
+}
+
+/// Percent-encodes every byte but the unreserved ones, independently of the proxy's encoder.
+pub fn encode(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Asks a node directly for `key`: its value, or `None` on 404.
+pub async fn value_on(node: SocketAddr, key: &str) -> Option<Value> {
+    let reply = get(node, &format!("/get?key={}", encode(key))).await;
+    match reply.status {
+        200 => Some(reply.json()["value"].clone()),
+        404 => None,
+        other => panic!("node {node} answered {other} for {key:?}: {reply:#?}"),
+    }
+}
+
+/// How many keys a node holds, by its own `/dump`.
+pub async fn count_on(node: SocketAddr) -> u64 {
+    get(node, "/dump").await.expect_json(200)["count"]
+        .as_u64()
+        .expect("a count in /dump")
+}
+
+/// An address where nothing listens.
+pub fn dead_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
+/// A server that answers every request with `answer(path_and_query)` after `delay`.
+struct Canned<F> {
+    answer: F,
+    delay: Duration,
+}
+
+impl<F> Handler for Canned<F>
+where
+    F: Fn(&str) -> Response + Send + Sync + 'static,
+{
+    async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response {
+        tokio::time::sleep(self.delay).await;
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        (self.answer)(&target)
+    }
+}
+
+/// Starts a server answering each request with `answer(path_and_query)` after `delay`.
+pub async fn start_canned<F>(delay: Duration, answer: F) -> Node
+where
+    F: Fn(&str) -> Response + Send + Sync + 'static,
+{
+    let handler = Arc::new(Canned { answer, delay });
+    start_server(move |listener, stop| storage::server::run(listener, handler, stop)).await
+}
+
+/// A web server that is not a node: `200 text/html` to everything (a student's URL that
+/// points at some other program, a router's login page).
+pub async fn start_html_everywhere() -> Node {
+    start_canned(Duration::ZERO, |_| {
+        storage::http::html("<!doctype html><h1>Welcome to my homepage</h1>".into())
+    })
+    .await
+}
+
+/// Runs `proxy doctor ARGS` to the end, off the runtime (the nodes it checks may be
+/// served by this very test's runtime); answers exit code, stdout, stderr, duration.
+pub async fn doctor(args: &[&str]) -> Doctor {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let out = Command::new(proxy_bin())
+            .arg("doctor")
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env_remove("KV_CONFIG")
+            .output()
+            .expect("run proxy doctor");
+        Doctor {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took: started.elapsed(),
+        }
+    })
+    .await
+    .expect("the doctor thread")
+}
+
+/// What one `proxy doctor` run did.
+#[derive(Debug)]
+pub struct Doctor {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Doctor {
+    /// The `--json` output, parsed.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {self:#?}"))
+    }
+
+    /// In `--json` output, the `ok` of check `check` of the node called `node`.
+    pub fn check(&self, node: &str, check: &str) -> Value {
+        let all = self.json();
+        let report = all["nodes"]
+            .as_array()
+            .and_then(|ns| ns.iter().find(|n| n["name"] == node))
+            .unwrap_or_else(|| panic!("no report on {node}: {all:#}"))
+            .clone();
+        report["checks"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["name"] == check))
+            .unwrap_or_else(|| panic!("no check {check} on {node}: {report:#}"))["ok"]
+            .clone()
+    }
+}
+
+/// A file in the temp folder with a name no other test uses; removed on drop.
+pub struct TempFile {
+    pub path: PathBuf,
+}
+
+impl TempFile {
+    pub fn new(label: &str, contents: &str) -> TempFile {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "proxy-students-test-{}-{n}-{label}",
+            std::process::id()
+        ));
+        std::fs::write(&path, contents).expect("write a temp file");
+        TempFile { path }
+    }
+
+    pub fn arg(&self) -> &str {
+        self.path.to_str().expect("a UTF-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// An error answer's JSON `error` sentence, after checking the status.
+pub fn error_of(reply: &Reply, status: u16) -> String {
+    reply.expect_error(status)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `200 {"value": null}`: what a node that never says 404 answers for a missing key.
+pub fn null_value() -> Response {
+    storage::http::json(StatusCode::OK, &json!({"value": null}))
+}
