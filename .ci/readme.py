@@ -66,7 +66,10 @@ def main():
             if directive.startswith(("bg", "try")):
                 ports = [int(p) for p in directive.split()[1].split(",")]
                 log = open(os.path.join(work, f"block-{n}.log"), "wb")
-                p = subprocess.Popen(["bash", "-c", code], cwd=work, env=env, stdout=log,
+                script = os.path.join(work, f".block-{n}.sh")
+                with open(script, "w") as f:
+                    f.write(code + "\n")
+                p = subprocess.Popen(["bash", script], cwd=work, env=env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
                 background.append(p)
                 deadline = time.time() + 600  # the first may compile the project
@@ -85,7 +88,12 @@ def main():
                     log.flush(); print(open(log.name, errors="replace").read()[-800:])
                 continue
             if directive == "run":
-                r = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=work, env=env,
+                # From a file, not `bash -c CODE`: a `pkill -f PATTERN` in the block would
+                # otherwise match (and kill) the very shell running it.
+                script = os.path.join(work, f".block-{n}.sh")
+                with open(script, "w") as f:
+                    f.write(code + "\n")
+                r = subprocess.run(["bash", "-euo", "pipefail", script], cwd=work, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
                 print(f"{'ok   ' if r.returncode == 0 else 'FAIL '} {n}: {first}")
                 print("      " + r.stdout.strip()[-600:].replace("\n", "\n      "))

@@ -2,9 +2,11 @@
 //!
 //! - [`Plan::One`]: the node's answer comes back unchanged (status, body, content type).
 //! - [`Plan::All`]: every node at once; 200 when at least one stored it, with each node's
-//!   outcome listed; when none did, 502 with each node's reason.
+//!   outcome listed; when every node gave the same client error (a 404 for a delete), that
+//!   status; otherwise 502 with each node's reason (504 when every node timed out).
 //! - [`Plan::FirstFound`]: one node after the other; the first 200 comes back unchanged;
-//!   404 only when every node that answered said 404; otherwise 502 with the reasons.
+//!   404 only when every node that answered said 404; otherwise 502 with the reasons (504
+//!   when every node timed out).
 //!
 //! Every answer carries `X-Kv-Mode` and `X-Kv-Node` (the node or nodes that answered),
 //! so `curl -i` shows where a key went.
@@ -93,15 +95,40 @@ fn outcome(node: &NodeAddr, result: &Result<Answer, NodeError>) -> Value {
     }
 }
 
-/// The text of a node's `{"error": ...}`, or its status when it sent none.
+/// The text of a node's `{"error": ...}`, if it sent one.
+fn error_text(answer: &Answer) -> Option<String> {
+    serde_json::from_slice::<Value>(&answer.body)
+        .ok()?
+        .get("error")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Why a node did not do it: its status and error, or why it did not answer.
 fn reason(result: &Result<Answer, NodeError>) -> String {
     match result {
-        Ok(a) => serde_json::from_slice::<Value>(&a.body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-            .map(|e| format!("{} {e}", a.status.as_u16()))
-            .unwrap_or_else(|| format!("answered {}", a.status)),
+        Ok(a) => match error_text(a) {
+            Some(e) => format!("{} {e}", a.status.as_u16()),
+            None => format!("answered {}", a.status),
+        },
         Err(e) => e.reason(),
+    }
+}
+
+/// 504 when every node timed out (the nodes are slow or black holes), else 502.
+fn failure_status<'a>(
+    results: impl IntoIterator<Item = &'a Result<Answer, NodeError>>,
+) -> StatusCode {
+    let mut results = results.into_iter().peekable();
+    let timed_out = results.peek().is_some()
+        && results.all(|r| {
+            r.as_ref()
+                .is_err_and(|e| e.status() == StatusCode::GATEWAY_TIMEOUT)
+        });
+    if timed_out {
+        StatusCode::GATEWAY_TIMEOUT
+    } else {
+        StatusCode::BAD_GATEWAY
     }
 }
 
@@ -170,7 +197,10 @@ async fn all(
     {
         // Every node answered the same client error (404 for a delete, 400 for a bad
         // body): that is the answer, not a failure of the nodes.
-        let first = reason(&results[0].1);
+        let first = match &results[0].1 {
+            Ok(a) => error_text(a).unwrap_or_else(|| format!("every node answered {same}")),
+            Err(e) => e.reason(),
+        };
         HttpError::new(same, first)
             .with("nodes", outcomes)
             .into_response()
@@ -180,7 +210,7 @@ async fn all(
             .map(|(n, r)| format!("{}: {}", n.name, reason(r)))
             .collect();
         HttpError::new(
-            StatusCode::BAD_GATEWAY,
+            failure_status(results.iter().map(|(_, r)| r)),
             format!("no node did it ({})", reasons.join("; ")),
         )
         .with("nodes", outcomes)
@@ -236,15 +266,7 @@ async fn first_found(
         .with("nodes", outcomes)
         .into_response()
     } else {
-        let all_timed_out = tried.iter().all(|(_, r)| {
-            r.as_ref()
-                .is_err_and(|e| e.status() == StatusCode::GATEWAY_TIMEOUT)
-        });
-        let status = if all_timed_out {
-            StatusCode::GATEWAY_TIMEOUT
-        } else {
-            StatusCode::BAD_GATEWAY
-        };
+        let status = failure_status(tried.iter().map(|(_, r)| r));
         let reasons: Vec<String> = tried
             .iter()
             .map(|(n, r)| format!("{}: {}", n.name, reason(r)))

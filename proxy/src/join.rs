@@ -252,7 +252,8 @@ fn url_taken(url: &str, name: &str) -> HttpError {
 
 /// The same node, whether or not one of the URLs ends in `/`.
 fn same_url(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'))
+    a.trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
 fn full(joined: usize) -> HttpError {

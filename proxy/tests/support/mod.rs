@@ -1,0 +1,332 @@
+//! What the proxy's tests need beyond the storage test kit (`common`): a proxy started
+//! in-process on port 0, nodes that record what reached them, nodes that never answer,
+//! a config written as YAML, and an independent percent-encoder.
+//!
+//! Each test file declares `mod common` (the storage kit, through `#[path]`) and then
+//! `mod support`; this file reaches the kit as `crate::common`.
+
+// Each test binary compiles its own copy of this module and uses only some of it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::Request;
+use proxy::config::Config;
+use proxy::Proxy;
+use storage::http::Response;
+use storage::server::Handler;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::common::{get, start_node, start_server, Node};
+
+/// Percent-encodes every byte but the unreserved ones. Written out here rather than
+/// borrowed from `storage`, so the tests check the proxy against an independent encoder.
+pub fn encode(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `http://127.0.0.1:PORT`, the URL a config gives a node.
+pub fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// A config in the classroom format: `mode`, then `nodes` as `(name, url)` in order,
+/// then `extra` lines as they are (`timeout_ms: 300`).
+pub fn yaml(mode: &str, nodes: &[(&str, String)], extra: &str) -> String {
+    let mut text = format!("mode: {mode}\nnodes:\n");
+    for (name, url) in nodes {
+        text.push_str(&format!("  - name: {name}\n    url: {url}\n"));
+    }
+    text.push_str(extra);
+    text
+}
+
+/// Starts the proxy on a free port with the config `text`.
+pub async fn start_proxy(text: &str) -> (Node, Arc<Proxy>) {
+    let config = Config::parse(text).unwrap_or_else(|e| panic!("bad test config: {e}\n{text}"));
+    let proxy = Arc::new(Proxy::new(config));
+    let serving = proxy.clone();
+    let node = start_server(move |listener, stop| proxy::serve(listener, serving, stop)).await;
+    (node, proxy)
+}
+
+/// Starts storage nodes called kv1, kv2, ... on free ports.
+pub async fn start_nodes(n: usize) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for i in 1..=n {
+        nodes.push(start_node(storage::Settings::named(&format!("kv{i}"))).await);
+    }
+    nodes
+}
+
+/// The `(name, url)` list of nodes started by [`start_nodes`], for [`yaml`].
+pub fn named(nodes: &[Node]) -> Vec<(&'static str, String)> {
+    const NAMES: [&str; 6] = ["kv1", "kv2", "kv3", "kv4", "kv5", "kv6"];
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (NAMES[i], url(n.addr)))
+        .collect()
+}
+
+/// Asks a node directly for `key`: the value's JSON text when it has it, `None` on 404.
+pub async fn value_on(node: SocketAddr, key: &str) -> Option<serde_json::Value> {
+    let reply = get(node, &format!("/get?key={}", encode(key))).await;
+    match reply.status {
+        200 => Some(reply.json()["value"].clone()),
+        404 => None,
+        other => panic!("node {node} answered {other} for {key:?}: {reply:#?}"),
+    }
+}
+
+/// How many keys a node holds, by its own `/dump`.
+pub async fn count_on(node: SocketAddr) -> u64 {
+    let reply = get(node, "/dump").await;
+    reply.expect_json(200)["count"].as_u64().expect("a count")
+}
+
+/// An address where nothing listens: bound once, then let go, so connecting is refused.
+pub async fn dead_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+/// A "node" that accepts connections and never answers: a hung process, a firewall
+/// that drops packets. Dropping it closes the connections it holds.
+pub struct BlackHole {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn black_hole() -> BlackHole {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    BlackHole { addr, task }
+}
+
+/// One request as it reached a test server.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    /// Exactly as the request line had it, like `/put?key=a%26b`.
+    pub path_and_query: String,
+    /// Names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Only for [`start_scripted`] servers; a spy passes the body on unread.
+    pub body: Bytes,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn head(req: &Request<Incoming>) -> Seen {
+        Seen {
+            method: req.method().to_string(),
+            path_and_query: req
+                .uri()
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_string(),
+                        v.to_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+            body: Bytes::new(),
+        }
+    }
+}
+
+/// The requests a test server saw, shared with the test.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<Seen>>>);
+
+impl Log {
+    pub fn list(&self) -> Vec<Seen> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn push(&self, seen: Seen) {
+        self.0.lock().unwrap().push(seen);
+    }
+}
+
+/// A test server and the log of what reached it.
+pub struct Spied {
+    pub node: Node,
+    pub log: Log,
+}
+
+/// A real storage node that records the head of every request before answering it,
+/// after `delay` (a slow node).
+struct Spy {
+    inner: storage::routes::Node,
+    log: Log,
+    delay: Duration,
+}
+
+impl Handler for Spy {
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response {
+        self.log.push(Seen::head(&req));
+        tokio::time::sleep(self.delay).await;
+        self.inner.handle(req, peer).await
+    }
+}
+
+/// Starts a storage node called `name` that records what reaches it, answering after `delay`.
+pub async fn start_spy(name: &str, delay: Duration) -> Spied {
+    let log = Log::default();
+    let spy = Arc::new(Spy {
+        inner: storage::routes::Node::new(&storage::Settings::named(name)),
+        log: log.clone(),
+        delay,
+    });
+    let node = start_server(move |listener, stop| storage::server::run(listener, spy, stop)).await;
+    Spied { node, log }
+}
+
+/// A server whose every answer `answer` makes from the whole request (body included).
+struct Scripted<F> {
+    answer: F,
+    log: Log,
+}
+
+impl<F> Handler for Scripted<F>
+where
+    F: Fn(&Seen) -> Response + Send + Sync + 'static,
+{
+    async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response {
+        let mut seen = Seen::head(&req);
+        seen.body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        self.log.push(seen.clone());
+        (self.answer)(&seen)
+    }
+}
+
+/// Starts a server that answers every request with `answer(request)` and logs it.
+pub async fn start_scripted<F>(answer: F) -> Spied
+where
+    F: Fn(&Seen) -> Response + Send + Sync + 'static,
+{
+    let log = Log::default();
+    let handler = Arc::new(Scripted {
+        answer,
+        log: log.clone(),
+    });
+    let node =
+        start_server(move |listener, stop| storage::server::run(listener, handler, stop)).await;
+    Spied { node, log }
+}
+
+/// A storage node on a port chosen by the test (to restart one where it was).
+pub struct Fixed {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Fixed {
+    /// Stops it as Ctrl-C would and waits until its listener is closed.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Starts a storage node called `name` listening on `addr` exactly.
+pub async fn start_node_on(addr: SocketAddr, name: &str) -> Fixed {
+    let listener = TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("bind {addr} again: {e}"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let settings = storage::Settings::named(name);
+    let task = tokio::spawn(storage::serve(listener, settings, async move {
+        let _ = stopped.await;
+    }));
+    Fixed { stop, task }
+}
+
+/// A file in the system's temp folder with a name no other test uses; removed on drop.
+pub struct TempFile {
+    pub path: PathBuf,
+}
+
+impl TempFile {
+    pub fn new(label: &str, contents: &str) -> TempFile {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("proxy-test-{}-{n}-{label}", std::process::id()));
+        std::fs::write(&path, contents).expect("write a temp file");
+        TempFile { path }
+    }
+
+    /// Replaces the contents as editors do: write a new file beside it, rename it over.
+    pub fn replace(&self, contents: &str) {
+        let next = self.path.with_extension("new");
+        std::fs::write(&next, contents).expect("write the new version");
+        std::fs::rename(&next, &self.path).expect("rename it over the old one");
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Undoes the five escapes askama writes (named and numeric forms), to read page text.
+pub fn unescape_html(text: &str) -> String {
+    text.replace("&#60;", "<")
+        .replace("&lt;", "<")
+        .replace("&#62;", ">")
+        .replace("&gt;", ">")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+}
