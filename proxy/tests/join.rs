@@ -697,9 +697,14 @@ async fn a_url_joins_under_one_name_only() {
     join(proxy.addr, Some(TOKEN), "alice", &url(node.addr))
         .await
         .expect_json(200);
-    let err = join(proxy.addr, Some(TOKEN), "alice2", &format!("{}/", url(node.addr)))
-        .await
-        .expect_error(409);
+    let err = join(
+        proxy.addr,
+        Some(TOKEN),
+        "alice2",
+        &format!("{}/", url(node.addr)),
+    )
+    .await
+    .expect_error(409);
     assert!(err["error"].as_str().unwrap().contains("as alice"), "{err}");
     let err = join(proxy.addr, Some(TOKEN), "kv1again", &url(kv1.addr))
         .await
