@@ -170,19 +170,15 @@ impl Handler for Proxy {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let key = http::query_param(req.uri().query(), "key")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let key = http::key_for_log(req.uri().query());
         let out = self
             .route(req, peer)
             .await
             .unwrap_or_else(|e| local(e.into_response()));
         let status = out.response.status().as_u16();
         let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let shown: String = key.chars().take(80).collect();
         tracing::info!(
-            "{method} {path} key={shown:?} -> {status} via [{}] in {ms:.1} ms",
+            "{method} {path} key={key:?} -> {status} via [{}] in {ms:.1} ms",
             out.nodes.join(",")
         );
         if matches!(path.as_str(), "/put" | "/get" | "/delete" | "/clear") {

@@ -249,10 +249,7 @@ impl Handler for Node {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let key = http::query_param(req.uri().query(), "key")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let key = http::key_for_log(req.uri().query());
         let res = self
             .route(req)
             .await
