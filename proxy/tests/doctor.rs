@@ -5,6 +5,7 @@
 #[path = "../../storage/tests/common/mod.rs"]
 mod common;
 mod students_support;
+mod support;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -104,7 +105,7 @@ async fn json_output_parses_and_says_passed() {
 /// Nothing listening: exit 1, `reachable` failed with a hint, the rest not tried.
 #[tokio::test]
 async fn a_dead_port_fails_reachable() {
-    let dead = url(dead_addr());
+    let dead = url(dead_addr().await);
     let out = doctor(&["--node", &dead]).await;
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stdout.contains("✗ node reachable"), "{out:#?}");
@@ -180,7 +181,7 @@ async fn a_config_gets_one_row_per_node() {
     let good = start_node(storage::Settings::named("kv1")).await;
     let text = yaml(
         "sharding",
-        &[("good", url(good.addr)), ("dead", url(dead_addr()))],
+        &[("good", url(good.addr)), ("dead", url(dead_addr().await))],
         "timeout_ms: 1000\n",
     );
     let file = TempFile::new("doctor.yml", &text);

@@ -6,7 +6,9 @@
 #[path = "../../storage/tests/common/mod.rs"]
 mod common;
 mod students_support;
+mod support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{get, post, start_node, Node};
@@ -37,13 +39,29 @@ fn class_config(kv1: &Node, kv2: &Node, extra: &str) -> String {
 }
 
 /// The `/health` entry of the node called `name`.
-async fn health_of(proxy: std::net::SocketAddr, name: &str) -> Value {
+async fn health_of(proxy: SocketAddr, name: &str) -> Value {
     let health = get(proxy, "/health").await.expect_json(200);
     health["nodes"]
         .as_array()
         .and_then(|ns| ns.iter().find(|n| n["name"] == name))
         .unwrap_or_else(|| panic!("{name} is not in /health: {health:#}"))
         .clone()
+}
+
+/// `POST /join` with the class's token, which must be a 200; answers its JSON body.
+async fn join_ok(proxy: SocketAddr, name: &str, node_url: &str) -> Value {
+    join(proxy, Some(TOKEN), name, node_url)
+        .await
+        .expect_json(200)
+}
+
+/// The names in the proxy's `/config`, in order.
+async fn config_names(proxy: SocketAddr) -> Vec<String> {
+    config_nodes(proxy)
+        .await
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// Nothing in the output a student's node printed shows the token.
@@ -243,9 +261,7 @@ async fn a_name_taken_by_another_url_is_409() {
     let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
     let alice = start_node(storage::Settings::named("alice")).await;
     let impostor = start_node(storage::Settings::named("alice")).await;
-    join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
-        .await
-        .expect_json(200);
+    join_ok(proxy.addr, "alice", &url(alice.addr)).await;
 
     let why = error_of(
         &join(proxy.addr, Some(TOKEN), "alice", &url(impostor.addr)).await,
@@ -289,7 +305,7 @@ async fn a_url_that_does_not_speak_the_api_is_422_naming_the_check() {
         .collect();
     assert_eq!(failed, ["put-get-delete"], "{body:#}");
 
-    let dead = students_support::dead_addr();
+    let dead = students_support::dead_addr().await;
     let why = error_of(&join(proxy.addr, Some(TOKEN), "bob", &url(dead)).await, 422);
     assert!(why.contains("reachable"), "{why}");
     assert_eq!(config_nodes(proxy.addr).await.len(), 2, "nobody joined");
@@ -343,9 +359,7 @@ async fn a_rejoin_with_the_same_name_and_url_is_200_without_a_duplicate() {
     let (kv1, kv2) = file_nodes().await;
     let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
     let alice = start_node(storage::Settings::named("alice")).await;
-    let first = join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
-        .await
-        .expect_json(200);
+    let first = join_ok(proxy.addr, "alice", &url(alice.addr)).await;
     assert_eq!(
         (&first["index"], &first["nodes"]),
         (&json!(2), &json!(3)),
@@ -360,17 +374,13 @@ async fn a_rejoin_with_the_same_name_and_url_is_200_without_a_duplicate() {
         0,
         "the API check left its key behind"
     );
-    let again = join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
-        .await
-        .expect_json(200);
+    let again = join_ok(proxy.addr, "alice", &url(alice.addr)).await;
     assert_eq!(
         (&again["index"], &again["nodes"]),
         (&json!(2), &json!(3)),
         "{again}"
     );
-    let nodes = config_nodes(proxy.addr).await;
-    let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["kv1", "kv2", "alice"]);
+    assert_eq!(config_names(proxy.addr).await, ["kv1", "kv2", "alice"]);
     let health = get(proxy.addr, "/health").await.expect_json(200);
     assert_eq!(health["nodes_total"], json!(3), "{health}");
 }
@@ -383,31 +393,20 @@ async fn a_full_class_is_429() {
     let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "max_joined: 1\n")).await;
     let alice = start_node(storage::Settings::named("alice")).await;
     let bob = start_node(storage::Settings::named("bob")).await;
-    join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
-        .await
-        .expect_json(200);
+    join_ok(proxy.addr, "alice", &url(alice.addr)).await;
     let why = error_of(
         &join(proxy.addr, Some(TOKEN), "bob", &url(bob.addr)).await,
         429,
     );
     assert!(why.contains("full"), "{why}");
-    join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
-        .await
-        .expect_json(200);
+    join_ok(proxy.addr, "alice", &url(alice.addr)).await;
     assert_eq!(config_nodes(proxy.addr).await.len(), 3);
 
     leave(proxy.addr, Some(TOKEN), "alice")
         .await
         .expect_json(200);
-    join(proxy.addr, Some(TOKEN), "bob", &url(bob.addr))
-        .await
-        .expect_json(200);
-    let names: Vec<String> = config_nodes(proxy.addr)
-        .await
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    assert_eq!(names, ["kv1", "kv2", "bob"]);
+    join_ok(proxy.addr, "bob", &url(bob.addr)).await;
+    assert_eq!(config_names(proxy.addr).await, ["kv1", "kv2", "bob"]);
 }
 
 /// `/leave` removes a joined node, refuses a file node with 409 (the teacher edits the
@@ -417,9 +416,7 @@ async fn leave_removes_joined_nodes_only() {
     let (kv1, kv2) = file_nodes().await;
     let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
     let alice = start_node(storage::Settings::named("alice")).await;
-    join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
-        .await
-        .expect_json(200);
+    join_ok(proxy.addr, "alice", &url(alice.addr)).await;
 
     let why = error_of(&leave(proxy.addr, Some(TOKEN), "kv1").await, 409);
     assert!(why.contains("config file"), "{why}");
@@ -431,12 +428,7 @@ async fn leave_removes_joined_nodes_only() {
         .await
         .expect_json(200);
     assert_eq!(left["nodes"], json!(2), "{left}");
-    let names: Vec<String> = config_nodes(proxy.addr)
-        .await
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    assert_eq!(names, ["kv1", "kv2"]);
+    assert_eq!(config_names(proxy.addr).await, ["kv1", "kv2"]);
     error_of(&leave(proxy.addr, Some(TOKEN), "alice").await, 404);
 }
 
@@ -449,9 +441,7 @@ async fn joined_nodes_survive_a_config_reload() {
     let file = TempFile::new("join-reload.yml", &text);
     let (proxy, p) = start_proxy(&text).await;
     let alice = start_node(storage::Settings::named("alice")).await;
-    join(proxy.addr, Some(TOKEN), "alice", &url(alice.addr))
-        .await
-        .expect_json(200);
+    join_ok(proxy.addr, "alice", &url(alice.addr)).await;
 
     let edited = text.replace("mode: sharding", "mode: replication");
     assert_ne!(edited, text);
@@ -484,9 +474,7 @@ async fn config_shows_the_whole_class_without_the_token() {
     let alice = start_node(storage::Settings::named("alice")).await;
     let bob = start_node(storage::Settings::named("bob")).await;
     for (name, node) in [("alice", &alice), ("bob", &bob)] {
-        join(proxy.addr, Some(TOKEN), name, &url(node.addr))
-            .await
-            .expect_json(200);
+        join_ok(proxy.addr, name, &url(node.addr)).await;
     }
     let reply = get(proxy.addr, "/config").await;
     assert!(
@@ -537,9 +525,7 @@ async fn the_token_never_appears_in_the_proxy_log() {
         &join(addr, Some("not-the-token"), "alice", &url(alice.addr)).await,
         401,
     );
-    join(addr, Some(TOKEN), "alice", &url(alice.addr))
-        .await
-        .expect_json(200);
+    join_ok(addr, "alice", &url(alice.addr)).await;
     let (text, _) = config_text(addr).await;
     assert!(!text.contains(TOKEN), "{text}");
     leave(addr, Some(TOKEN), "alice").await.expect_json(200);
@@ -676,9 +662,7 @@ async fn tricky_names_round_trip_through_config() {
     let mut nodes = Vec::new();
     for name in names {
         let node = start_node(storage::Settings::named("student")).await;
-        join(proxy.addr, Some(TOKEN), name, &url(node.addr))
-            .await
-            .expect_json(200);
+        join_ok(proxy.addr, name, &url(node.addr)).await;
         nodes.push(node);
     }
     let (text, config) = config_text(proxy.addr).await;
@@ -694,9 +678,7 @@ async fn a_url_joins_under_one_name_only() {
     let (kv1, kv2) = file_nodes().await;
     let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
     let node = start_node(storage::Settings::named("alice")).await;
-    join(proxy.addr, Some(TOKEN), "alice", &url(node.addr))
-        .await
-        .expect_json(200);
+    join_ok(proxy.addr, "alice", &url(node.addr)).await;
     let err = join(
         proxy.addr,
         Some(TOKEN),
@@ -719,9 +701,7 @@ async fn a_name_with_html_is_text_on_the_state_page() {
     let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "")).await;
     let node = start_node(storage::Settings::named("mallory")).await;
     let name = "<img src=x onerror=alert(1)>";
-    join(proxy.addr, Some(TOKEN), name, &url(node.addr))
-        .await
-        .expect_json(200);
+    join_ok(proxy.addr, name, &url(node.addr)).await;
     let page = get(proxy.addr, "/state").await;
     assert_eq!(page.status, 200);
     let html = page.text();

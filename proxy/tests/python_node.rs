@@ -8,6 +8,7 @@
 #[path = "../../storage/tests/common/mod.rs"]
 mod common;
 mod students_support;
+mod support;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -6,12 +6,28 @@
 mod common;
 mod support;
 
-use common::{get, post, request};
+use std::net::SocketAddr;
+
+use common::{get, post, request, Node};
 use serde_json::json;
 use storage::http::json_text;
 use support::{
     count_on, dead_addr, named, start_nodes, start_proxy, start_scripted, url, value_on, yaml,
 };
+
+/// A proxy replicating over kv1, kv2 and kv3 where kv2, in the middle, is dead: answers
+/// the two live nodes (kv1 and kv3, in that order), the dead address, and the proxy.
+async fn replicas_with_kv2_dead() -> (Vec<Node>, SocketAddr, Node) {
+    let nodes = start_nodes(2).await;
+    let dead = dead_addr().await;
+    let list = vec![
+        ("kv1", url(nodes[0].addr)),
+        ("kv2", url(dead)),
+        ("kv3", url(nodes[1].addr)),
+    ];
+    let (proxy, _) = start_proxy(&yaml("replication", &list, "")).await;
+    (nodes, dead, proxy)
+}
 
 /// A put lands on every node; the 200 lists each node's outcome in config order.
 #[tokio::test]
@@ -39,14 +55,7 @@ async fn a_put_lands_on_every_node() {
 /// it, its URL and why.
 #[tokio::test]
 async fn a_write_survives_one_dead_node_and_names_it() {
-    let nodes = start_nodes(2).await;
-    let dead = dead_addr().await;
-    let list = vec![
-        ("kv1", url(nodes[0].addr)),
-        ("kv2", url(dead)),
-        ("kv3", url(nodes[1].addr)),
-    ];
-    let (proxy, _) = start_proxy(&yaml("replication", &list, "")).await;
+    let (nodes, dead, proxy) = replicas_with_kv2_dead().await;
     let reply = post(proxy.addr, "/put?key=k", r#"{"value": 1}"#).await;
     let body = reply.expect_json(200);
     assert_eq!(body["message"], "done on 2 of 3 nodes");
@@ -124,14 +133,7 @@ async fn a_read_falls_through_a_dead_or_empty_first_node() {
 /// A 404 only when every node that answered says 404; a dead node is listed, not counted.
 #[tokio::test]
 async fn a_read_is_404_only_when_every_answering_node_says_so() {
-    let nodes = start_nodes(2).await;
-    let dead = dead_addr().await;
-    let list = vec![
-        ("kv1", url(nodes[0].addr)),
-        ("kv2", url(dead)),
-        ("kv3", url(nodes[1].addr)),
-    ];
-    let (proxy, _) = start_proxy(&yaml("replication", &list, "")).await;
+    let (nodes, dead, proxy) = replicas_with_kv2_dead().await;
     let body = get(proxy.addr, "/get?key=nowhere").await.expect_error(404);
     let outcomes = body["nodes"].as_array().unwrap();
     let statuses: Vec<_> = outcomes.iter().map(|o| o["status"].clone()).collect();

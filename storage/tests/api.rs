@@ -5,23 +5,9 @@
 
 mod common;
 
-use common::{get, post, request, start_node};
+use common::{encode, get, post, request, start_node};
 use serde_json::{json, Value};
 use storage::Settings;
-
-/// Percent-encodes every byte but the unreserved ones, as a careful client would.
-/// Written out here rather than borrowed from `storage`, so the test checks the node
-/// against an independent encoder.
-fn encode(key: &str) -> String {
-    key.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// Puts `{"value": value_text}` under `key` and checks the 200.
 async fn put(addr: std::net::SocketAddr, key: &str, value_text: &str) {

@@ -1,10 +1,13 @@
 //! What the students'-nodes tests (`join`, `doctor`, `python_node`) share beyond the
-//! storage test kit (`common`): real programs run as child processes (the `storage` and
-//! `proxy` binaries, the Python node) with their output captured and a guard that kills
-//! them, an in-process proxy, `POST /join` by hand, and the placement rule redone here.
+//! storage test kit (`common`) and the proxy's test kit (`support`): real programs run
+//! as child processes (the `storage` and `proxy` binaries, the Python node) with their
+//! output captured and a guard that kills them, `POST /join` by hand, `proxy doctor`
+//! run to the end, and the placement rule redone here.
 //!
-//! Each test file declares `mod common` (the storage kit, through `#[path]`) and then
-//! `mod students_support`; this file reaches the kit as `crate::common`.
+//! Each test file declares `mod common` (the storage kit, through `#[path]`), `mod
+//! support` and `mod students_support`; this file reaches the kits as `crate::common`
+//! and `crate::support`, and passes on the helpers of `support` these tests call
+//! (the in-process proxy, configs, direct looks at a node, temp files).
 
 // Each test binary compiles its own copy of this module and uses only some of it.
 #![allow(dead_code)]
@@ -13,20 +16,21 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::StatusCode;
 use proxy::config::Config;
-use proxy::Proxy;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use storage::http::Response;
-use storage::server::Handler;
 
-use crate::common::{get, request, start_server, Node, Reply};
+use crate::common::{get, request, Node, Reply};
+use crate::support::{start_scripted_after, Seen};
+
+// Each test binary calls only some of these, as with the rest of this module.
+#[allow(unused_imports)]
+pub use crate::support::{count_on, dead_addr, encode, start_proxy, url, value_on, yaml, TempFile};
 
 /// How long a joined node may take to show up in (or drop out of) the proxy's `/config`.
 pub const JOIN_WITHIN: Duration = Duration::from_secs(6);
@@ -257,30 +261,6 @@ pub fn spawn_storage(name: &str, args: &[&str]) -> Proc {
     Proc::spawn(&format!("storage {name}"), command)
 }
 
-/// Starts the proxy in-process on a free port with the config `text`.
-pub async fn start_proxy(text: &str) -> (Node, Arc<Proxy>) {
-    let config = Config::parse(text).unwrap_or_else(|e| panic!("bad test config: {e}\n{text}"));
-    let proxy = Arc::new(Proxy::new(config));
-    let serving = proxy.clone();
-    let node = start_server(move |listener, stop| proxy::serve(listener, serving, stop)).await;
-    (node, proxy)
-}
-
-/// `http://127.0.0.1:PORT`.
-pub fn url(addr: SocketAddr) -> String {
-    format!("http://{addr}")
-}
-
-/// A config: `mode`, `nodes` as `(name, url)` in order, then `extra` lines as they are.
-pub fn yaml(mode: &str, nodes: &[(&str, String)], extra: &str) -> String {
-    let mut text = format!("mode: {mode}\nnodes:\n");
-    for (name, url) in nodes {
-        text.push_str(&format!("  - name: {name}\n    url: {url}\n"));
-    }
-    text.push_str(extra);
-    text
-}
-
 /// `POST path` to the proxy with `Authorization: Bearer token` (none for `None`).
 pub async fn post_auth(addr: SocketAddr, path: &str, token: Option<&str>, body: &Value) -> Reply {
     let bearer = token.map(|t| format!("Bearer {t}"));
@@ -352,68 +332,14 @@ pub fn placement(key: &str, nodes: usize) -> usize {
         .fold(0u64, |r, &b| (r * 256 + u64::from(b)) % n) as usize
 }
 
-/// Percent-encodes every byte but the unreserved ones, independently of the proxy's encoder.
-pub fn encode(key: &str) -> String {
-    key.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Asks a node directly for `key`: its value, or `None` on 404.
-pub async fn value_on(node: SocketAddr, key: &str) -> Option<Value> {
-    let reply = get(node, &format!("/get?key={}", encode(key))).await;
-    match reply.status {
-        200 => Some(reply.json()["value"].clone()),
-        404 => None,
-        other => panic!("node {node} answered {other} for {key:?}: {reply:#?}"),
-    }
-}
-
-/// How many keys a node holds, by its own `/dump`.
-pub async fn count_on(node: SocketAddr) -> u64 {
-    get(node, "/dump").await.expect_json(200)["count"]
-        .as_u64()
-        .expect("a count in /dump")
-}
-
-/// An address where nothing listens.
-pub fn dead_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], free_port()))
-}
-
-/// A server that answers every request with `answer(path_and_query)` after `delay`.
-struct Canned<F> {
-    answer: F,
-    delay: Duration,
-}
-
-impl<F> Handler for Canned<F>
-where
-    F: Fn(&str) -> Response + Send + Sync + 'static,
-{
-    async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response {
-        tokio::time::sleep(self.delay).await;
-        let target = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
-        (self.answer)(&target)
-    }
-}
-
 /// Starts a server answering each request with `answer(path_and_query)` after `delay`.
 pub async fn start_canned<F>(delay: Duration, answer: F) -> Node
 where
     F: Fn(&str) -> Response + Send + Sync + 'static,
 {
-    let handler = Arc::new(Canned { answer, delay });
-    start_server(move |listener, stop| storage::server::run(listener, handler, stop)).await
+    start_scripted_after(delay, move |seen: &Seen| answer(&seen.path_and_query))
+        .await
+        .node
 }
 
 /// A web server that is not a node: `200 text/html` to everything (a student's URL that
@@ -479,34 +405,6 @@ impl Doctor {
             .and_then(|cs| cs.iter().find(|c| c["name"] == check))
             .unwrap_or_else(|| panic!("no check {check} on {node}: {report:#}"))["ok"]
             .clone()
-    }
-}
-
-/// A file in the temp folder with a name no other test uses; removed on drop.
-pub struct TempFile {
-    pub path: PathBuf,
-}
-
-impl TempFile {
-    pub fn new(label: &str, contents: &str) -> TempFile {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "proxy-students-test-{}-{n}-{label}",
-            std::process::id()
-        ));
-        std::fs::write(&path, contents).expect("write a temp file");
-        TempFile { path }
-    }
-
-    pub fn arg(&self) -> &str {
-        self.path.to_str().expect("a UTF-8 temp path")
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 

@@ -1,9 +1,10 @@
 //! What the proxy's tests need beyond the storage test kit (`common`): a proxy started
 //! in-process on port 0, nodes that record what reached them, nodes that never answer,
-//! a config written as YAML, and an independent percent-encoder.
+//! a config written as YAML, and the kit's independent percent-encoder, passed on here.
 //!
 //! Each test file declares `mod common` (the storage kit, through `#[path]`) and then
-//! `mod support`; this file reaches the kit as `crate::common`.
+//! `mod support`; this file reaches the kit as `crate::common`. The students'-nodes kit
+//! (`students_support`) is built on this one and passes much of it on.
 
 // Each test binary compiles its own copy of this module and uses only some of it.
 #![allow(dead_code)]
@@ -28,18 +29,7 @@ use tokio::task::JoinHandle;
 
 use crate::common::{get, start_node, start_server, Node};
 
-/// Percent-encodes every byte but the unreserved ones. Written out here rather than
-/// borrowed from `storage`, so the tests check the proxy against an independent encoder.
-pub fn encode(key: &str) -> String {
-    key.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use crate::common::encode;
 
 /// `http://127.0.0.1:PORT`, the URL a config gives a node.
 pub fn url(addr: SocketAddr) -> String {
@@ -223,10 +213,12 @@ pub async fn start_spy(name: &str, delay: Duration) -> Spied {
     Spied { node, log }
 }
 
-/// A server whose every answer `answer` makes from the whole request (body included).
+/// A server whose every answer `answer` makes from the whole request (body included),
+/// after `delay` (a slow server).
 struct Scripted<F> {
     answer: F,
     log: Log,
+    delay: Duration,
 }
 
 impl<F> Handler for Scripted<F>
@@ -242,6 +234,7 @@ where
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         self.log.push(seen.clone());
+        tokio::time::sleep(self.delay).await;
         (self.answer)(&seen)
     }
 }
@@ -251,10 +244,20 @@ pub async fn start_scripted<F>(answer: F) -> Spied
 where
     F: Fn(&Seen) -> Response + Send + Sync + 'static,
 {
+    start_scripted_after(Duration::ZERO, answer).await
+}
+
+/// Like [`start_scripted`], but each answer comes only after `delay` (the request is
+/// logged when it arrives).
+pub async fn start_scripted_after<F>(delay: Duration, answer: F) -> Spied
+where
+    F: Fn(&Seen) -> Response + Send + Sync + 'static,
+{
     let log = Log::default();
     let handler = Arc::new(Scripted {
         answer,
         log: log.clone(),
+        delay,
     });
     let node =
         start_server(move |listener, stop| storage::server::run(listener, handler, stop)).await;
@@ -301,6 +304,11 @@ impl TempFile {
             std::env::temp_dir().join(format!("proxy-test-{}-{n}-{label}", std::process::id()));
         std::fs::write(&path, contents).expect("write a temp file");
         TempFile { path }
+    }
+
+    /// The path as a command-line argument.
+    pub fn arg(&self) -> &str {
+        self.path.to_str().expect("a UTF-8 temp path")
     }
 
     /// Replaces the contents as editors do: write a new file beside it, rename it over.

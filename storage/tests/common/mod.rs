@@ -6,7 +6,8 @@
 //! `Connection: close`, so an answer is simply everything read until the server hangs up.
 //!
 //! Only [`start_node`] knows about `storage`; the proxy's tests reuse this file through
-//! `#[path]` and start their own server with [`start_server`].
+//! `#[path]` and start their own server with [`start_server`]. Keys go into a query
+//! through [`encode`], the kit's own percent-encoder, for the same reason.
 
 // Each test binary compiles its own copy of this module and uses only some of it.
 #![allow(dead_code)]
@@ -153,6 +154,20 @@ impl Reply {
         assert!(!sentence.is_empty(), "no `error` string: {body}");
         body
     }
+}
+
+/// Percent-encodes every byte but the unreserved ones, as a careful client would.
+/// Written out here rather than borrowed from `storage` or `proxy`, so the tests check
+/// the node and the proxy against an independent encoder.
+pub fn encode(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `GET path`.
