@@ -40,6 +40,9 @@ pub struct Snapshot {
     divergent: Vec<Divergence>,
     /// The last change of the number of nodes, in words (that moves most keys).
     notice: Option<String>,
+    /// The filter the cards' keys were narrowed by ("" for none): the script must not
+    /// take keys it filtered out for keys that are gone.
+    filter: String,
 }
 
 #[derive(Serialize)]
@@ -107,6 +110,7 @@ pub async fn snapshot(proxy: &Proxy, cluster: &Cluster, filter: &str) -> Snapsho
         recent: proxy.recent.list(),
         divergent,
         notice: proxy.recent.notice(),
+        filter: filter.to_string(),
     }
 }
 

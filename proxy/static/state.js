@@ -4,8 +4,9 @@
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  let seen = null; // "node\u0000key" of every key on screen at the last update
-  const frames = new Map(); // node name -> its sandboxed frame, kept while its page is unchanged
+  // "node\u0000key" of the keys seen so far; a key not in it is new, and highlighted.
+  // While a filter hides keys, nothing is forgotten, so clearing it highlights nothing.
+  let seen = null;
   let last = JSON.parse($("first").textContent);
 
   function el(tag, props, children) {
@@ -19,26 +20,25 @@
     return e;
   }
 
-  function card(c, fresh, filter) {
-    const rows = c.keys
-      .filter((p) => !filter || p.key.toLowerCase().includes(filter))
-      .map((p) => {
-        const value = el("td", { text: p.value });
-        if (p.cut_from) value.appendChild(el("span", { class: "size", text: " (" + p.cut_from + " bytes)" }));
-        return el("tr", fresh.has(c.name + "\u0000" + p.key) ? { class: "new" } : {}, [el("td", { text: p.key }), value]);
-      });
-    let frame = null;
-    if (c.foreign_html !== null) {
-      frame = frames.get(c.name);
-      if (!frame || frame.srcdoc !== c.foreign_html) {
-        frame = el("iframe", { sandbox: "", referrerpolicy: "no-referrer", title: c.name + "'s own /state page" });
-        frame.srcdoc = c.foreign_html;
-        frames.set(c.name, frame);
-      }
+  // One card per node, kept from one update to the next and filled in place: a list
+  // scrolled by hand stays scrolled, and a foreign node's frame is never moved (moving an
+  // iframe reloads it) nor reloaded while its page is unchanged.
+  const cards = new Map(); // node name -> { root, head, frame, list }
+
+  function cardFor(c) {
+    let k = cards.get(c.name);
+    if (!k) {
+      k = { root: el("div", { class: "card" }), head: el("div"), frame: el("div"), list: el("div", { class: "keys" }) };
+      k.root.append(k.head, k.frame, k.list);
+      cards.set(c.name, k);
     }
-    const shown = c.count !== null && c.keys.length < c.count
-      ? el("div", { class: "size", text: "showing " + c.keys.length + " of " + c.count }) : null;
-    return el("div", { class: "card", style: "border-color: " + c.colour }, [
+    return k;
+  }
+
+  function fill(c, fresh, filter) {
+    const k = cardFor(c);
+    k.root.style.borderColor = c.colour;
+    k.head.replaceChildren(
       el("h2", { text: c.name }),
       el("div", { class: "url", text: c.url }),
       el("div", {}, [
@@ -46,12 +46,40 @@
         c.joined ? el("span", { class: "badge joined", text: "joined" }) : null,
         document.createTextNode(" " + c.latency_ms + " ms"),
       ]),
-      c.count !== null ? el("div", { class: "count", text: c.count + " keys" }) : null,
-      c.error ? el("div", { class: "err", text: c.error }) : null,
-      frame,
-      shown,
-      el("div", { class: "keys" }, [el("table", {}, rows)]),
-    ]);
+      ...[
+        c.count !== null ? el("div", { class: "count", text: c.count + " keys" }) : null,
+        c.error ? el("div", { class: "err", text: c.error }) : null,
+        c.count !== null && c.keys.length < c.count
+          ? el("div", { class: "size", text: "showing " + c.keys.length + " of " + c.count }) : null,
+      ].filter(Boolean),
+    );
+    const frame = k.frame.firstChild;
+    if (c.foreign_html === null) {
+      k.frame.replaceChildren();
+    } else if (!frame || frame.srcdoc !== c.foreign_html) {
+      const f = el("iframe", { sandbox: "", referrerpolicy: "no-referrer", title: c.name + "'s own /state page" });
+      f.srcdoc = c.foreign_html;
+      k.frame.replaceChildren(f);
+    }
+    const rows = c.keys
+      .filter((p) => !filter || p.key.toLowerCase().includes(filter))
+      .map((p) => {
+        const value = el("td", { text: p.value });
+        if (p.cut_from) value.appendChild(el("span", { class: "size", text: " (" + p.cut_from + " bytes)" }));
+        return el("tr", fresh.has(c.name + "\u0000" + p.key) ? { class: "new" } : {}, [el("td", { class: "k", text: p.key }), value]);
+      });
+    k.list.replaceChildren(el("table", {}, rows));
+    return k.root;
+  }
+
+  function drawCards(s, fresh, filter) {
+    const box = $("cards");
+    const roots = s.nodes.map((c) => fill(c, fresh, filter));
+    const same = roots.length === box.children.length && roots.every((r, i) => box.children[i] === r);
+    if (!same) box.replaceChildren(...roots); // the nodes changed (or the first update)
+    for (const name of [...cards.keys()]) {
+      if (!s.nodes.some((c) => c.name === name)) cards.delete(name);
+    }
   }
 
   function replace(id, node) {
@@ -65,7 +93,7 @@
     const now = new Set();
     s.nodes.forEach((c) => c.keys.forEach((p) => now.add(c.name + "\u0000" + p.key)));
     const fresh = new Set(seen === null ? [] : [...now].filter((k) => !seen.has(k)));
-    seen = now;
+    seen = filter || s.filter ? new Set([...(seen || []), ...now]) : now;
     $("mode").textContent = s.mode;
     $("rule").textContent = s.rule;
     $("notice").textContent = s.notice || "";
@@ -77,7 +105,7 @@
     replace("bar", el("div", { class: "bar", title: "keys per node" }, s.nodes
       .filter((c) => c.share_pct > 0)
       .map((c) => el("span", { style: "background: " + c.colour + "; width: " + c.share_pct + "%", text: c.name + " " + c.share_pct + "%" }))));
-    replace("cards", el("div", { class: "cards" }, s.nodes.map((c) => card(c, fresh, filter))));
+    drawCards(s, fresh, filter);
     replace("recent", el("table", {}, [
       el("tr", {}, ["method", "key", "node", "status", "ms"].map((h) => el("th", { text: h }))),
       ...s.recent.map((r) => el("tr", {}, [r.method, r.key, r.nodes.join(", "), String(r.status), r.ms.toFixed(1)]
