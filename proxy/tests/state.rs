@@ -45,12 +45,12 @@ async fn state_lists_every_key_and_escapes_them() {
             2,
             "{mode}: a script got in"
         );
-        // A node card's row is `<tr><td>KEY</td><td>VALUE`: one card in sharding, every
+        // A node card's row is `<tr><td class="k">KEY</td><td>VALUE`: one card in sharding, every
         // card in replication (the recent list's rows start with the method instead).
         let shown = unescape_html(page);
         let copies = if mode == "sharding" { 1 } else { 3 };
         for key in keys {
-            let row = format!("<tr><td>{key}</td><td>{EVIL_VALUE}");
+            let row = format!("<tr><td class=\"k\">{key}</td><td>{EVIL_VALUE}");
             assert_eq!(
                 shown.matches(&row).count(),
                 copies,

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""The storage node against the references its issue names, measured in one run:
+
+1. GET throughput: our node answering `GET /get?key=...` for 1,000 stored keys, against
+   nginx answering a fixed JSON body of the same size from memory (`return 200`), both
+   driven by wrk with the same connections and duration. Goal: ratio >= 0.9.
+2. Memory: 1,000,000 keys of 16 bytes with 100-byte values, loaded into our node and into
+   redis-server; resident memory (RSS) of each after loading. Goal: ratio <= 1.0.
+
+Run from the project's root: `python3 bench/node-vs-references.py` (needs wrk, nginx,
+redis-server: `apt-get install wrk nginx redis-server`). Figures vary from machine to
+machine; the ratios, measured side by side, are what to compare. Prints the figures last."""
+import json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TMP = tempfile.mkdtemp(prefix="kv-bench-")
+procs = []
+VALUE = "v" * 98  # a 100-byte JSON string value: "vvv...v"
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def spawn(argv, **kw):
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, **kw)
+    procs.append(p)
+    return p
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wrk(port, lua, seconds=5, conns=64):
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-s", lua, f"http://127.0.0.1:{port}"],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def pipelined(port, requests, batch=2000):
+    """Sends raw HTTP/1.1 requests pipelined on one connection; returns how many answers came."""
+    s = socket.create_connection(("127.0.0.1", port))
+    seen = 0
+    for i in range(0, len(requests), batch):
+        chunk = requests[i:i + batch]
+        s.sendall(b"".join(chunk))
+        got, buf = 0, b""
+        while got < len(chunk):
+            data = s.recv(1 << 20)
+            if not data:
+                sys.exit("the node closed the connection during the load")
+            buf += data
+            got = buf.count(b"HTTP/1.1 ")
+        seen += got
+    s.close()
+    return seen
+
+
+def main():
+    for tool in ("wrk", "nginx", "redis-server"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install wrk nginx redis-server")
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "storage"], cwd=ROOT, check=True)
+    storage = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "storage")
+    env = dict(os.environ, RUST_LOG="warn")
+
+    # 1. GET throughput against nginx.
+    port = free_port()
+    spawn([storage, "-n", "kv1", "-p", str(port), "--host", "127.0.0.1"], env=env)
+    wait_port(port)
+    body = json.dumps({"value": VALUE}).encode()
+    pipelined(port, [b"POST /put?key=key-%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (i, len(body), body)
+                     for i in range(1000)])
+    answer = json.dumps({"value": VALUE, "key": "key-999", "node": "kv1"})
+    nport = free_port()
+    conf = os.path.join(TMP, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 2; daemon off; pid {TMP}/nginx.pid; error_log {TMP}/error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; server {{ listen 127.0.0.1:{nport};
+  location /get {{ default_type application/json; return 200 '{answer}'; }} }} }}
+""")
+    spawn(["nginx", "-c", conf])
+    wait_port(nport)
+    lua = os.path.join(TMP, "get.lua")
+    with open(lua, "w") as f:
+        f.write('local i = 0\nrequest = function()\n  i = (i + 1) % 1000\n  return wrk.format("GET", "/get?key=key-" .. i)\nend\n')
+    wrk(port, lua, 2); wrk(nport, lua, 2)  # warm up both
+    ours, theirs = [], []
+    for _ in range(3):  # interleaved, so a noisy moment hits both
+        ours.append(wrk(port, lua)); theirs.append(wrk(nport, lua))
+    node_rps, nginx_rps = max(ours), max(theirs)
+
+    # 2. Memory for 1,000,000 keys of 16 bytes with 100-byte values, against redis.
+    mport = free_port()
+    node = spawn([storage, "-n", "mem", "-p", str(mport), "--host", "127.0.0.1"], env=env)
+    wait_port(mport)
+    empty_node = rss_kib(node.pid)
+    reqs = []
+    for i in range(1_000_000):
+        key = b"key-%012d" % i  # 16 bytes
+        reqs.append(b"POST /put?key=%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (key, len(body), body))
+    loaded = pipelined(mport, reqs)
+    reqs = None
+    time.sleep(0.5)
+    node_kib = rss_kib(node.pid)
+    rport = free_port()
+    redis = spawn(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+    wait_port(rport)
+    empty_redis = rss_kib(redis.pid)
+    cmds = bytearray()
+    value = VALUE.encode()
+    for i in range(1_000_000):
+        key = b"key-%012d" % i
+        cmds += b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$%d\r\n%s\r\n" % (key, len(value) + 2, b'"' + value + b'"')
+    subprocess.run(["redis-cli", "-p", str(rport), "--pipe"], input=bytes(cmds), stdout=subprocess.DEVNULL, check=True)
+    time.sleep(0.5)
+    redis_kib = rss_kib(redis.pid)
+
+    print(f"GET /get, wrk -t1 -c64 5 s, best of 3: node {node_rps:,.0f} req/s, nginx fixed body {nginx_rps:,.0f} req/s")
+    print(f"1,000,000 keys (16 B keys, 100 B values): node RSS {node_kib / 1024:,.0f} MiB (empty {empty_node / 1024:.0f}), "
+          f"redis-server RSS {redis_kib / 1024:,.0f} MiB (empty {empty_redis / 1024:.0f}); {loaded:,} puts answered")
+    print(f"ratios: GET node/nginx = {node_rps / nginx_rps:.2f} (goal >= 0.9); memory node/redis = {node_kib / redis_kib:.2f} (goal <= 1.0)")
+
+
+try:
+    main()
+finally:
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    shutil.rmtree(TMP, ignore_errors=True)
