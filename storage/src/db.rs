@@ -1,14 +1,14 @@
 //! The node's data: a map from key to value, in memory, shared by every connection.
 //!
-//! Values are kept as the JSON text they arrived as (`Box<RawValue>`): a GET writes those
-//! bytes straight back, so a value comes back exactly as it was sent and is never parsed
-//! into a tree of allocations. Two boxed strings per entry is as lean as a std map gets,
-//! which is what lets a node hold a million small keys in about the memory redis needs.
+//! Values are kept as the JSON text they arrived as: a GET writes those bytes straight
+//! back, so a value comes back exactly as it was sent and is never parsed into a tree of
+//! allocations. Each pair is one allocation ([`Entry`]), which is what lets a node hold a
+//! million small keys in less memory than redis needs for them (`bench/`).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use serde_json::value::RawValue;
+use crate::entry::Entry;
 
 /// How many keys a node holds by default before it answers 507 (and evicts nothing).
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
 pub struct Db {
     /// A std `RwLock`, not tokio's: it is never held across an `.await`, every critical
     /// section is a single map operation, and reads (the common case) run side by side.
-    entries: Arc<RwLock<HashMap<Box<str>, Box<RawValue>>>>,
+    entries: Arc<RwLock<HashSet<Entry>>>,
     /// Past this many keys a new key is refused rather than an old one evicted: losing
     /// data silently would teach the wrong lesson.
     max_keys: usize,
@@ -37,45 +37,45 @@ pub enum PutError {
 impl Db {
     pub fn new(max_keys: usize) -> Db {
         Db {
-            entries: Arc::new(RwLock::new(HashMap::new())),
+            entries: Arc::new(RwLock::new(HashSet::new())),
             max_keys,
         }
     }
 
     /// A poisoned lock only means another request panicked mid-operation; every operation
     /// here leaves the map consistent, so the data is still good to serve.
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<Box<str>, Box<RawValue>>> {
+    fn read(&self) -> RwLockReadGuard<'_, HashSet<Entry>> {
         self.entries.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, HashMap<Box<str>, Box<RawValue>>> {
+    fn write(&self) -> RwLockWriteGuard<'_, HashSet<Entry>> {
         self.entries.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stores `value` under `key`, replacing any old value. Returns whether the key is new.
-    pub fn put(&self, key: &str, value: Box<RawValue>) -> Result<bool, PutError> {
+    /// Stores `value` (JSON text) under `key`, replacing any old value. Returns whether
+    /// the key is new.
+    pub fn put(&self, key: &str, value: &str) -> Result<bool, PutError> {
+        // Packed before the lock is taken, so writers hold it only to swap the entry in.
+        let entry = Entry::new(key, value);
         let mut map = self.write();
-        if let Some(slot) = map.get_mut(key) {
-            *slot = value;
-            return Ok(false);
-        }
-        if map.len() >= self.max_keys {
+        if map.len() >= self.max_keys && !map.contains(key.as_bytes()) {
             return Err(PutError::Full {
                 max_keys: self.max_keys,
             });
         }
-        map.insert(key.into(), value);
-        Ok(true)
+        Ok(map.replace(entry).is_none())
     }
 
     /// The value's JSON text, copied out so the lock is released before the answer is sent.
     pub fn get(&self, key: &str) -> Option<String> {
-        self.read().get(key).map(|v| v.get().to_owned())
+        self.read()
+            .get(key.as_bytes())
+            .map(|e| e.value().to_owned())
     }
 
     /// Removes a key; `false` when it was not there.
     pub fn delete(&self, key: &str) -> bool {
-        self.write().remove(key).is_some()
+        self.write().remove(key.as_bytes())
     }
 
     /// Removes every key and answers how many went.
@@ -83,7 +83,7 @@ impl Db {
         let mut map = self.write();
         let n = map.len();
         // Replace rather than `clear()`: a demo reset should hand the memory back too.
-        *map = HashMap::new();
+        *map = HashSet::new();
         n
     }
 
@@ -99,11 +99,12 @@ impl Db {
     /// copied out (the count of all keys comes from [`Db::len`]).
     pub fn sorted(&self, limit: usize) -> Vec<(String, String)> {
         let map = self.read();
-        let mut keys: Vec<&Box<str>> = map.keys().collect();
-        keys.sort_unstable();
-        keys.into_iter()
+        let mut entries: Vec<&Entry> = map.iter().collect();
+        entries.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        entries
+            .into_iter()
             .take(limit)
-            .map(|k| (k.to_string(), map[k].get().to_owned()))
+            .map(|e| (e.key().to_owned(), e.value().to_owned()))
             .collect()
     }
 }
@@ -112,16 +113,12 @@ impl Db {
 mod tests {
     use super::*;
 
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_string()).unwrap()
-    }
-
     #[test]
     fn a_full_node_refuses_new_keys_but_updates_old_ones() {
         let db = Db::new(1);
-        assert_eq!(db.put("a", raw("1")), Ok(true));
-        assert_eq!(db.put("b", raw("2")), Err(PutError::Full { max_keys: 1 }));
-        assert_eq!(db.put("a", raw("3")), Ok(false));
+        assert_eq!(db.put("a", "1"), Ok(true));
+        assert_eq!(db.put("b", "2"), Err(PutError::Full { max_keys: 1 }));
+        assert_eq!(db.put("a", "3"), Ok(false));
         assert_eq!(db.get("a").as_deref(), Some("3"));
         assert_eq!(db.get("b"), None);
     }
@@ -130,7 +127,7 @@ mod tests {
     fn sorted_is_sorted_and_bounded() {
         let db = Db::new(10);
         for k in ["c", "a", "b"] {
-            db.put(k, raw("null")).unwrap();
+            db.put(k, "null").unwrap();
         }
         let keys: Vec<String> = db.sorted(2).into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["a", "b"]);

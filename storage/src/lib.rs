@@ -3,7 +3,7 @@
 //! A node knows nothing of the others: it stores what it is sent and answers what it is
 //! asked. Sharding and replication happen in the proxy in front of it.
 //!
-//! - [`db`]: the data, a map from key to value text.
+//! - [`db`]: the data, a map from key to value text; [`entry`]: one pair, packed.
 //! - [`routes`]: the HTTP API, one function per route.
 //! - [`state_page`]: the `/state` page.
 //! - [`server`]: the accept loop and graceful stop, shared with the proxy.
@@ -13,6 +13,7 @@
 //! - [`tls`]: the certificates trusted for https (the proxy's nodes, a teacher's ngrok URL).
 
 pub mod db;
+pub mod entry;
 pub mod http;
 pub mod join;
 pub mod routes;

@@ -156,8 +156,7 @@ impl Node {
             )
             .with("key", key.as_str()));
         }
-        let owned = parsed.value.to_owned();
-        match self.db.put(&key, owned) {
+        match self.db.put(&key, value) {
             Ok(_) => Ok(http::json(
                 StatusCode::OK,
                 &json!({"message": "stored", "key": key, "node": self.name}),
