@@ -38,6 +38,22 @@ pub async fn run(
     plan: Plan,
     req: NodeRequest,
 ) -> Forwarded {
+    let n = cluster.nodes.len();
+    let indices = match &plan {
+        Plan::One(i) => std::slice::from_ref(i),
+        Plan::All(list) | Plan::FirstFound(list) => list.as_slice(),
+    };
+    // A mode with a bug (a new one, say) gets a clear 500, not a panic.
+    if indices.is_empty() || indices.iter().any(|&i| i >= n) {
+        let why = format!(
+            "mode {} planned {plan:?} over {n} nodes",
+            cluster.mode.name()
+        );
+        return Forwarded {
+            response: HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
+            nodes: Vec::new(),
+        };
+    }
     let mut out = match plan {
         Plan::One(i) => one(upstream, cluster, &cluster.nodes[i], &req).await,
         Plan::All(list) => all(upstream, cluster, &list, req).await,
@@ -281,5 +297,49 @@ async fn first_found(
     Forwarded {
         response,
         nodes: tried.iter().map(|(n, _)| n.name.clone()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::mode::{Mode, Op};
+
+    /// A mode with a bug: it names a node that is not there.
+    struct OffByOne;
+
+    impl Mode for OffByOne {
+        fn name(&self) -> &'static str {
+            "off-by-one"
+        }
+        fn plan(&self, _op: Op, _key: &str, nodes: usize) -> Plan {
+            Plan::One(nodes)
+        }
+        fn rule(&self) -> &'static str {
+            "a broken rule"
+        }
+    }
+
+    /// A mode that plans a node out of range gets a 500 naming the mode, not a panic.
+    #[tokio::test]
+    async fn a_plan_out_of_range_is_a_500() {
+        let config =
+            Config::parse("mode: sharding\nnodes:\n  - name: kv1\n    url: http://127.0.0.1:9\n")
+                .unwrap();
+        let mut cluster = Cluster::new(config, &[]);
+        cluster.mode = Arc::new(OffByOne);
+        let plan = cluster.mode.plan(Op::Read, "k", 1);
+        let out = run(
+            &Upstream::new(),
+            &cluster,
+            plan,
+            NodeRequest::get("/get?key=k"),
+        )
+        .await;
+        assert_eq!(out.response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(out.nodes.is_empty());
     }
 }

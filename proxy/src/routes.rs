@@ -147,12 +147,11 @@ impl Proxy {
     }
 
     fn config_yaml(&self, cluster: &Cluster) -> Response {
-        let mut res = http::html(cluster.effective_config().to_yaml_without_token());
-        res.headers_mut().insert(
-            CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("application/yaml; charset=utf-8"),
-        );
-        res
+        http::with_type(
+            StatusCode::OK,
+            "application/yaml; charset=utf-8",
+            cluster.effective_config().to_yaml_without_token(),
+        )
     }
 }
 

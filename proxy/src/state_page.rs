@@ -227,10 +227,5 @@ pub async fn render(proxy: &Proxy, cluster: &Cluster) -> String {
 
 /// The page's script, served as a file so the page itself carries no inline code.
 pub fn script() -> storage::http::Response {
-    let mut res = storage::http::html(include_str!("../static/state.js").to_string());
-    res.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    res
+    storage::http::script(include_str!("../static/state.js"))
 }

@@ -66,7 +66,17 @@ pub fn html(text: String) -> Response {
     with_type(StatusCode::OK, "text/html; charset=utf-8", text)
 }
 
-fn with_type(status: StatusCode, content_type: &'static str, text: String) -> Response {
+/// A script for a page (served as a file, so the pages carry no inline code).
+pub fn script(text: &'static str) -> Response {
+    with_type(
+        StatusCode::OK,
+        "text/javascript; charset=utf-8",
+        text.to_string(),
+    )
+}
+
+/// An answer of any textual type (YAML, say).
+pub fn with_type(status: StatusCode, content_type: &'static str, text: String) -> Response {
     let mut res = hyper::Response::new(Full::new(Bytes::from(text)));
     *res.status_mut() = status;
     res.headers_mut()

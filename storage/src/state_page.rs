@@ -73,10 +73,5 @@ pub fn shorten(value: String) -> (String, Option<usize>) {
 
 /// The page's script, served as a file so the page carries no inline code.
 pub fn script() -> crate::http::Response {
-    let mut res = crate::http::html(include_str!("../static/node_state.js").to_string());
-    res.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    res
+    crate::http::script(include_str!("../static/node_state.js"))
 }
