@@ -24,6 +24,9 @@ use crate::mode;
 /// How long a node gets to answer one request when the config does not say.
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
 
+/// The longest `timeout_ms` accepted: a class waits no longer than this for a node.
+pub const MAX_TIMEOUT_MS: u64 = 600_000;
+
 /// How many nodes may join through `POST /join` when the config does not say.
 pub const DEFAULT_MAX_JOINED: usize = 64;
 
@@ -103,8 +106,13 @@ impl Config {
                 ));
             }
         }
-        if self.timeout_ms == Some(0) {
-            return Err("timeout_ms must be more than 0".into());
+        if let Some(ms) = self
+            .timeout_ms
+            .filter(|ms| !(1..=MAX_TIMEOUT_MS).contains(ms))
+        {
+            return Err(format!(
+                "timeout_ms is {ms}: it must be between 1 and {MAX_TIMEOUT_MS} (ten minutes)"
+            ));
         }
         Ok(())
     }
@@ -225,6 +233,14 @@ mod tests {
             (&*format!("mode: sharding\nnodez:\n{n}"), "nodez"),
             ("mode: sharding\nnodes: kv1\n", "sequence"),
             ("", "empty"),
+            (
+                &*format!("mode: sharding\nnodes:\n{n}timeout_ms: 0\n"),
+                "timeout_ms",
+            ),
+            (
+                &*format!("mode: sharding\nnodes:\n{n}timeout_ms: 18446744073709551615\n"),
+                "timeout_ms",
+            ),
         ];
         for (text, word) in cases {
             let err = Config::parse(text).unwrap_err();

@@ -326,7 +326,7 @@ pub async fn main(args: Args) -> ExitCode {
         }
     };
     let upstream = Upstream::new();
-    let timeout = Duration::from_millis(timeout.max(1));
+    let timeout = Duration::from_millis(timeout.clamp(1, crate::config::MAX_TIMEOUT_MS));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, n) in nodes.iter().enumerate() {
         let (upstream, node) = (upstream.clone(), NodeAddr::new(n, false));

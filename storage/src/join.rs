@@ -30,6 +30,24 @@ const REJOIN_EVERY: Duration = Duration::from_secs(15);
 /// How long one request to the proxy may take (a join waits for the proxy's API check).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A `--join` or `--advertise` URL must be http(s) with a host; said at start, not
+/// discovered by a join that retries forever.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    let uri = url.parse::<hyper::Uri>().ok();
+    let has_host = uri
+        .as_ref()
+        .and_then(|u| u.host())
+        .is_some_and(|h| !h.is_empty());
+    if (lower.starts_with("http://") || lower.starts_with("https://")) && has_host {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{url}' is not an http(s) URL: write it like https://teacher.ngrok-free.app"
+        ))
+    }
+}
+
 /// Where to join and as what.
 #[derive(Clone)]
 pub struct Joining {
@@ -173,5 +191,19 @@ impl Joining {
         tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
             .map_err(|_| format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn join_urls_must_be_http() {
+        assert!(check_url("https://teacher.ngrok-free.app").is_ok());
+        assert!(check_url("http://192.168.1.5:5003/").is_ok());
+        assert!(check_url("teacher.example:5003").is_err());
+        assert!(check_url("ftp://x").is_err());
+        assert!(check_url("http://").is_err());
     }
 }

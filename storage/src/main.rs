@@ -8,6 +8,12 @@ use storage::{server, Settings};
 async fn main() {
     let settings = Settings::parse();
     server::init_logging();
+    for url in [&settings.join, &settings.advertise].into_iter().flatten() {
+        if let Err(why) = storage::join::check_url(url) {
+            eprintln!("storage: {why}");
+            std::process::exit(2);
+        }
+    }
     let listener = match server::bind(&settings.host, settings.port).await {
         Ok(l) => l,
         Err(why) => {

@@ -102,7 +102,7 @@ impl Node {
         match path.as_str() {
             "/put" => {
                 let key = http::query_key(query.as_deref())?;
-                let body = http::read_body(req, self.max_value_bytes + 1024).await?;
+                let body = http::read_body(req, self.max_value_bytes.saturating_add(1024)).await?;
                 self.put(key, &body)
             }
             "/get" => self.get(http::query_key(query.as_deref())?),
