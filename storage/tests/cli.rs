@@ -108,3 +108,28 @@ fn a_busy_port_is_explained() {
     assert!(said.contains("already in use"), "{said}");
     assert!(!said.contains("panicked"), "{said}");
 }
+
+/// A `--join` URL without http(s):// is refused at start with exit code 2, rather than
+/// retried forever.
+#[test]
+fn a_bad_join_url_is_refused_at_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_storage"))
+        .args([
+            "-n",
+            "alice",
+            "-p",
+            "0",
+            "--join",
+            "teacher.example:5003",
+            "--join-token",
+            "t",
+        ])
+        .output()
+        .expect("run storage");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("teacher.example:5003") && said.contains("http"),
+        "{said}"
+    );
+}
