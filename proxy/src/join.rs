@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 use storage::http::{self, HttpError, Response};
 
+use crate::cluster::Cluster;
 use crate::config::{self, NodeConfig};
 use crate::doctor;
 use crate::Proxy;
@@ -125,10 +126,10 @@ impl Proxy {
         config::check_node(&node.name, &node.url)
             .map_err(|why| HttpError::new(StatusCode::BAD_REQUEST, why))?;
         // Cheap refusals first, then the API check (which takes a few round trips).
-        if let Some(answer) = self.join_conflict(&node)? {
-            return Ok(answer);
-        }
         let cluster = self.live.get();
+        if let Some(index) = admission(&cluster, &node)? {
+            return Ok(already_in(&node, index, cluster.nodes.len()));
+        }
         let addr = crate::cluster::NodeAddr::new(&node, true);
         let report = doctor::check_node(&self.upstream, &addr, cluster.timeout).await;
         if let Some(why) = report.first_failure() {
@@ -143,25 +144,18 @@ impl Proxy {
             ));
         }
         let before = cluster.nodes.len();
-        let max = cluster.config.max_joined();
         // Checked again under the lock: another join may have come in meanwhile.
-        let (index, after) = self.live.change_joined(|current, joined| {
-            if let Some(i) = current.nodes.iter().position(|n| n.name == node.name) {
-                return if current.nodes[i].url == node.url {
-                    Ok(i)
-                } else {
-                    Err(taken(&node.name, &current.nodes[i].url))
-                };
+        let (admitted, after) = self.live.change_joined(|current, joined| {
+            let admitted = admission(current, &node)?;
+            if admitted.is_none() {
+                joined.push(node.clone());
             }
-            if let Some(other) = current.nodes.iter().find(|n| same_url(&n.url, &node.url)) {
-                return Err(url_taken(&node.url, &other.name));
-            }
-            if joined.len() >= max {
-                return Err(full(joined.len()));
-            }
-            joined.push(node.clone());
-            Ok(current.nodes.len())
+            Ok::<_, HttpError>(admitted)
         })?;
+        if let Some(index) = admitted {
+            return Ok(already_in(&node, index, after.nodes.len()));
+        }
+        let index = after.nodes.len() - 1;
         let n = after.nodes.len();
         let note = (n != before).then(|| placement_note(before, n));
         tracing::info!("node {} joined from {}: now {n} nodes", node.name, node.url);
@@ -171,36 +165,6 @@ impl Proxy {
             &json!({"message": format!("{} is in the class, node {} of {n}", node.name, index + 1),
                     "name": node.name, "url": node.url, "index": index, "nodes": n, "note": note}),
         ))
-    }
-
-    /// 200 for a rejoin with the same name and URL, 409 for a name held by another
-    /// URL, 429 when the class is full; `None` when the join may go on.
-    fn join_conflict(&self, node: &NodeConfig) -> Result<Option<Response>, HttpError> {
-        let cluster = self.live.get();
-        if let Some(held) = cluster.nodes.iter().find(|n| n.name == node.name) {
-            if held.url == node.url {
-                let index = cluster
-                    .nodes
-                    .iter()
-                    .position(|n| n.name == node.name)
-                    .unwrap_or(0);
-                return Ok(Some(http::json(
-                    StatusCode::OK,
-                    &json!({"message": format!("{} is already in the class", node.name),
-                            "name": node.name, "url": node.url, "index": index, "nodes": cluster.nodes.len()}),
-                )));
-            }
-            return Err(taken(&node.name, &held.url));
-        }
-        // One laptop under two names would get two shares of the keys.
-        if let Some(other) = cluster.nodes.iter().find(|n| same_url(&n.url, &node.url)) {
-            return Err(url_taken(&node.url, &other.name));
-        }
-        let joined = cluster.nodes.iter().filter(|n| n.joined).count();
-        if joined >= cluster.config.max_joined() {
-            return Err(full(joined));
-        }
-        Ok(None)
     }
 
     pub(crate) async fn leave(&self, req: Request<Incoming>) -> Result<Response, HttpError> {
@@ -234,6 +198,37 @@ impl Proxy {
                     "note": placement_note(before, n)}),
         ))
     }
+}
+
+/// Whether `node` may join `cluster`: `Some(index)` when it is in already (same name and
+/// URL: a restarted laptop), `None` when it may join; else 409 (its name or its URL is
+/// another node's) or 429 (the class is full).
+fn admission(cluster: &Cluster, node: &NodeConfig) -> Result<Option<usize>, HttpError> {
+    if let Some(i) = cluster.nodes.iter().position(|n| n.name == node.name) {
+        return if cluster.nodes[i].url == node.url {
+            Ok(Some(i))
+        } else {
+            Err(taken(&node.name, &cluster.nodes[i].url))
+        };
+    }
+    // One laptop under two names would get two shares of the keys.
+    if let Some(other) = cluster.nodes.iter().find(|n| same_url(&n.url, &node.url)) {
+        return Err(url_taken(&node.url, &other.name));
+    }
+    let joined = cluster.nodes.iter().filter(|n| n.joined).count();
+    if joined >= cluster.config.max_joined() {
+        return Err(full(joined));
+    }
+    Ok(None)
+}
+
+/// The answer to a rejoin: nothing changes.
+fn already_in(node: &NodeConfig, index: usize, nodes: usize) -> Response {
+    http::json(
+        StatusCode::OK,
+        &json!({"message": format!("{} is already in the class", node.name),
+                "name": node.name, "url": node.url, "index": index, "nodes": nodes}),
+    )
 }
 
 fn taken(name: &str, url: &str) -> HttpError {
