@@ -143,14 +143,13 @@ impl Proxy {
                 serde_json::to_value(&report.checks).unwrap_or_default(),
             ));
         }
-        let before = cluster.nodes.len();
         // Checked again under the lock: another join may have come in meanwhile.
-        let (admitted, after) = self.live.change_joined(|current, joined| {
+        let ((admitted, before), after) = self.live.change_joined(|current, joined| {
             let admitted = admission(current, &node)?;
             if admitted.is_none() {
                 joined.push(node.clone());
             }
-            Ok::<_, HttpError>(admitted)
+            Ok::<_, HttpError>((admitted, current.nodes.len()))
         })?;
         if let Some(index) = admitted {
             return Ok(already_in(&node, index, after.nodes.len()));
