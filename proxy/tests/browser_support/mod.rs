@@ -13,7 +13,10 @@
 //! - Without Chromium the tests print a banner and pass, so a laptop without it can
 //!   still run `cargo test`; `KV_REQUIRE_BROWSER=1` (CI sets it) makes that a failure.
 //!
-//! [`page`] holds what the tests read off a /state page.
+//! [`page`] holds what the tests do to a /state page and read off it.
+
+// Each browser test file compiles its own copy of this module and uses only some of it.
+#![allow(dead_code)]
 
 pub mod page;
 

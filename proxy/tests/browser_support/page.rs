@@ -1,14 +1,39 @@
-//! What the browser tests read off a /state page, written once: the cards and their
-//! keys, the page's own updates, and the marks left by anything that ran.
+//! What the browser tests do to a /state page and read off it, written once: where the
+//! page is, a key written for it to show, the cards and their keys, the page's own
+//! updates, and the marks left by anything that ran.
+//!
+//! A test file using it declares `mod common` (the storage kit, through `#[path]`) and
+//! `mod support` beside `mod browser_support`; this file reaches them as `crate::common`
+//! and `crate::support`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::Browser;
+use crate::common::post;
+use crate::support::encode;
 
 /// How long the proxy's page may take to show a change: it polls every second.
 pub const LIVE: Duration = Duration::from_secs(3);
+
+/// The /state page of the proxy, or the node, at `addr`.
+pub fn state_url(addr: SocketAddr) -> String {
+    format!("http://{addr}/state")
+}
+
+/// Writes `key` = `value` (JSON text) through the proxy, or to the node, at `addr`.
+pub async fn put(addr: SocketAddr, key: &str, value: &str) {
+    let path = format!("/put?key={}", encode(key));
+    let reply = post(addr, &path, format!(r#"{{"value": {value}}}"#)).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "writing {key:?} failed: {}",
+        reply.text()
+    );
+}
 
 /// Every card on the proxy's page as `{name, keys, fresh}`: its node's name, the keys
 /// its table shows, and those highlighted as new (`tr.new`). A function body for

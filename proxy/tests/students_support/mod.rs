@@ -1,8 +1,9 @@
-//! What the students'-nodes tests (`join`, `doctor`, `python_node`) share beyond the
-//! storage test kit (`common`) and the proxy's test kit (`support`): real programs run
-//! as child processes (the `storage` and `proxy` binaries, the Python node) with their
-//! output captured and a guard that kills them, `POST /join` by hand, `proxy doctor`
-//! run to the end, and the placement rule redone here.
+//! What the students'-nodes tests (`join`, `join_guards`, `doctor`, `python_node`) share
+//! beyond the storage test kit (`common`) and the proxy's test kit (`support`): real
+//! programs run as child processes (the `storage` and `proxy` binaries, the Python node)
+//! with their output captured and a guard that kills them, `POST /join` by hand, the
+//! class the join tests start from (two file nodes, joining on), `proxy doctor` run to
+//! the end, and the placement rule redone here.
 //!
 //! Each test file declares `mod common` (the storage kit, through `#[path]`), `mod
 //! support` and `mod students_support`; this file reaches the kits as `crate::common`
@@ -25,7 +26,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use storage::http::Response;
 
-use crate::common::{get, request, Node, Reply};
+use crate::common::{get, request, start_node, Node, Reply};
 use crate::support::{start_scripted_after, Seen};
 
 // Each test binary calls only some of these, as with the rest of this module.
@@ -301,6 +302,42 @@ pub async fn config_text(proxy: SocketAddr) -> (String, Config) {
 pub async fn config_nodes(proxy: SocketAddr) -> Vec<(String, String)> {
     let (_, config) = config_text(proxy).await;
     config.nodes.into_iter().map(|n| (n.name, n.url)).collect()
+}
+
+/// The join token of [`class_config`]: the one the teacher tells the class.
+pub const TOKEN: &str = "class-token-5c1e7";
+
+/// Two in-process storage nodes, kv1 and kv2: the config file's nodes.
+pub async fn file_nodes() -> (Node, Node) {
+    (
+        start_node(storage::Settings::named("kv1")).await,
+        start_node(storage::Settings::named("kv2")).await,
+    )
+}
+
+/// A sharding config over kv1 and kv2 with joining on, plus `extra` lines.
+pub fn class_config(kv1: &Node, kv2: &Node, extra: &str) -> String {
+    yaml(
+        "sharding",
+        &[("kv1", url(kv1.addr)), ("kv2", url(kv2.addr))],
+        &format!("join_token: {TOKEN}\n{extra}"),
+    )
+}
+
+/// `POST /join` with the class's token, which must be a 200; answers its JSON body.
+pub async fn join_ok(proxy: SocketAddr, name: &str, node_url: &str) -> Value {
+    join(proxy, Some(TOKEN), name, node_url)
+        .await
+        .expect_json(200)
+}
+
+/// The names in the proxy's `/config`, in order.
+pub async fn config_names(proxy: SocketAddr) -> Vec<String> {
+    config_nodes(proxy)
+        .await
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// Polls `/config` until `wanted` says yes, for at most [`JOIN_WITHIN`]; answers the
