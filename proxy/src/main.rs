@@ -53,7 +53,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    server::init_logging();
+    let _log = server::init_logging();
     if let Some(Command::Doctor(args)) = cli.command {
         return doctor::main(args).await;
     }

@@ -7,7 +7,7 @@ use storage::{server, Settings};
 #[tokio::main]
 async fn main() {
     let settings = Settings::parse();
-    server::init_logging();
+    let _log = server::init_logging();
     for url in [&settings.join, &settings.advertise].into_iter().flatten() {
         if let Err(why) = storage::join::check_url(url) {
             eprintln!("storage: {why}");

@@ -121,12 +121,26 @@ pub async fn bind(host: &str, port: u16) -> Result<TcpListener, String> {
     })
 }
 
+/// Keeps the log's writer thread running; the log is flushed when this is dropped, so
+/// `main` holds it until the end.
+pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+
 /// Starts the `tracing` log every binary writes: `RUST_LOG` tunes it, `info` by default.
-pub fn init_logging() {
+///
+/// Lines go to stdout through a writer thread: a request only queues its line, so the
+/// teacher's terminal sees every request without making the server wait for it. Under a
+/// flood the queue is bounded and lines are dropped rather than requests slowed.
+pub fn init_logging() -> LogGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    // Colours for a terminal; none in a file or a pipe (`docker logs`, a test).
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(colours)
+        .with_writer(writer)
         .try_init();
+    LogGuard(guard)
 }
