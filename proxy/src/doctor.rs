@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::cluster::NodeAddr;
 use crate::config::{Config, NodeConfig, DEFAULT_TIMEOUT_MS};
+use crate::each::each_node;
 use crate::upstream::{Answer, NodeRequest, Upstream};
 
 /// The doctor's flags.
@@ -327,18 +328,15 @@ pub async fn main(args: Args) -> ExitCode {
     };
     let upstream = Upstream::new();
     let timeout = Duration::from_millis(timeout.clamp(1, crate::config::MAX_TIMEOUT_MS));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, n) in nodes.iter().enumerate() {
-        let (upstream, node) = (upstream.clone(), NodeAddr::new(n, false));
-        tasks.spawn(async move { (i, check_node(&upstream, &node, timeout).await) });
-    }
-    let mut reports: Vec<Option<Report>> = vec![None; nodes.len()];
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((i, r)) = joined {
-            reports[i] = Some(r);
-        }
-    }
-    let reports: Vec<Report> = reports.into_iter().flatten().collect();
+    let addrs: Vec<NodeAddr> = nodes.iter().map(|n| NodeAddr::new(n, false)).collect();
+    let reports: Vec<Report> = each_node(addrs, move |node| {
+        let upstream = upstream.clone();
+        async move { check_node(&upstream, &node, timeout).await }
+    })
+    .await
+    .into_iter()
+    .filter_map(|(_, r)| r)
+    .collect();
     let all_passed = reports.len() == nodes.len() && reports.iter().all(Report::passed);
     if args.json {
         println!("{}", json!({"passed": all_passed, "nodes": reports}));

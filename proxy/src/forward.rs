@@ -16,9 +16,9 @@ use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 use storage::http::{self, HttpError, Response};
-use tokio::task::JoinSet;
 
 use crate::cluster::{Cluster, NodeAddr};
+use crate::each::each_node;
 use crate::mode::Plan;
 use crate::upstream::{Answer, NodeError, NodeRequest, Upstream};
 
@@ -156,30 +156,19 @@ pub async fn fan_out(
     list: &[usize],
     req: &NodeRequest,
 ) -> Vec<(NodeAddr, Result<Answer, NodeError>)> {
-    let mut tasks = JoinSet::new();
-    for (slot, &i) in list.iter().enumerate() {
-        let (upstream, node, req, timeout) = (
-            upstream.clone(),
-            cluster.nodes[i].clone(),
-            req.clone(),
-            cluster.timeout,
-        );
-        tasks.spawn(async move { (slot, upstream.send(&node, &req, timeout).await) });
-    }
-    let mut results: Vec<Option<Result<Answer, NodeError>>> = vec![None; list.len()];
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((slot, result)) = joined {
-            results[slot] = Some(result);
-        }
-    }
-    list.iter()
-        .zip(results)
-        .map(|(&i, r)| {
-            let node = cluster.nodes[i].clone();
-            let r = r.unwrap_or_else(|| Err(lost(&node)));
-            (node, r)
-        })
-        .collect()
+    let nodes = list.iter().map(|&i| cluster.nodes[i].clone()).collect();
+    let (upstream, req, timeout) = (upstream.clone(), req.clone(), cluster.timeout);
+    each_node(nodes, move |node| {
+        let (upstream, req) = (upstream.clone(), req.clone());
+        async move { upstream.send(&node, &req, timeout).await }
+    })
+    .await
+    .into_iter()
+    .map(|(node, r)| {
+        let r = r.unwrap_or_else(|| Err(lost(&node)));
+        (node, r)
+    })
+    .collect()
 }
 
 async fn all(

@@ -6,6 +6,7 @@
 //! - [`mode`]: one file per mode, each saying which nodes, in what order.
 //! - [`forward`]: carries a plan out and turns the nodes' answers into one.
 //! - [`upstream`]: the pooled HTTP(S) client, timeouts, retries, errors that name nodes.
+//! - [`each`]: one thing done to many nodes at once (replicated writes, pages, doctor).
 //! - [`cluster`]: the nodes in force, swapped whole by [`reload`] and [`join`].
 //! - [`overview`], [`state_page`], [`explain`], [`recent`]: what the /state page shows.
 //! - [`config`]: the YAML file and every check on it.
@@ -15,6 +16,7 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod doctor;
+pub mod each;
 pub mod explain;
 pub mod forward;
 pub mod join;

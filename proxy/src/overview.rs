@@ -12,9 +12,9 @@ use std::time::Instant;
 use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::task::JoinSet;
 
 use crate::cluster::{Cluster, NodeAddr};
+use crate::each::each_node;
 use crate::upstream::{NodeRequest, Upstream};
 
 /// The most HTML kept from a foreign node's /state page.
@@ -46,22 +46,15 @@ struct Dump {
 
 /// Fetches every node of `cluster` concurrently.
 pub async fn gather(upstream: &Upstream, cluster: &Cluster) -> Vec<NodeView> {
-    let mut tasks = JoinSet::new();
-    for (i, node) in cluster.nodes.iter().enumerate() {
-        let (upstream, node, timeout) = (upstream.clone(), node.clone(), cluster.timeout);
-        tasks.spawn(async move { (i, view(&upstream, node, timeout).await) });
-    }
-    let mut views: Vec<Option<NodeView>> = vec![None; cluster.nodes.len()];
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((i, v)) = joined {
-            views[i] = Some(v);
-        }
-    }
-    views
-        .into_iter()
-        .zip(&cluster.nodes)
-        .map(|(v, node)| v.unwrap_or_else(|| down(node.clone(), 0, "the fetch was lost".into())))
-        .collect()
+    let (upstream, timeout) = (upstream.clone(), cluster.timeout);
+    each_node(cluster.nodes.clone(), move |node| {
+        let upstream = upstream.clone();
+        async move { view(&upstream, node, timeout).await }
+    })
+    .await
+    .into_iter()
+    .map(|(node, v)| v.unwrap_or_else(|| down(node, 0, "the fetch was lost".into())))
+    .collect()
 }
 
 fn down(node: NodeAddr, latency_ms: u64, error: String) -> NodeView {
