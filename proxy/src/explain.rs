@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::cluster::Cluster;
-use crate::mode::{self, Op, Plan};
+use crate::mode::{self, Op};
 
 /// The arithmetic for `key` in `cluster`: digest, integer, remainder, chosen node, and
 /// (in replication) the order reads try the nodes.
@@ -18,12 +18,8 @@ pub fn explain(cluster: &Cluster, key: &str) -> Value {
             .map(|&i| cluster.nodes[i].name.clone())
             .collect()
     };
-    let order = |plan: Plan| match plan {
-        Plan::One(i) => vec![i],
-        Plan::All(list) | Plan::FirstFound(list) => list,
-    };
-    let writes = order(cluster.mode.plan(Op::Write, key, n));
-    let reads = order(cluster.mode.plan(Op::Read, key, n));
+    let writes = cluster.mode.plan(Op::Write, key, n).nodes().to_vec();
+    let reads = cluster.mode.plan(Op::Read, key, n).nodes().to_vec();
     let index = reads.first().copied().unwrap_or(0);
     let node = cluster
         .nodes

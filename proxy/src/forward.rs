@@ -39,10 +39,7 @@ pub async fn run(
     req: NodeRequest,
 ) -> Forwarded {
     let n = cluster.nodes.len();
-    let indices = match &plan {
-        Plan::One(i) => std::slice::from_ref(i),
-        Plan::All(list) | Plan::FirstFound(list) => list.as_slice(),
-    };
+    let indices = plan.nodes();
     // A mode with a bug (a new one, say) gets a clear 500, not a panic.
     if indices.is_empty() || indices.iter().any(|&i| i >= n) {
         let why = format!(

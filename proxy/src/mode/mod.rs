@@ -32,6 +32,16 @@ pub enum Plan {
     FirstFound(Vec<usize>),
 }
 
+impl Plan {
+    /// The nodes the plan names, in its order.
+    pub fn nodes(&self) -> &[usize] {
+        match self {
+            Plan::One(i) => std::slice::from_ref(i),
+            Plan::All(list) | Plan::FirstFound(list) => list,
+        }
+    }
+}
+
 /// A way of placing keys on nodes.
 pub trait Mode: Send + Sync {
     /// The name used in the config's `mode:` and shown on every page.
