@@ -44,16 +44,16 @@ impl Recent {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        // Keys are at most 1 KiB; the page needs far less.
-        let key: String = key.chars().take(200).collect();
+        // The whole key is remembered, to match the nodes' keys; the list shows less.
         if method != "GET" && !key.is_empty() {
             let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-            keys.retain(|k| k != &key);
+            keys.retain(|k| k != key);
             if keys.len() == KEEP_KEYS {
                 keys.pop_front();
             }
-            keys.push_back(key.clone());
+            keys.push_back(key.to_string());
         }
+        let key: String = key.chars().take(200).collect();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() == KEEP {
             entries.pop_front();

@@ -169,7 +169,7 @@ impl Handler for Proxy {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let key = http::key_for_log(req.uri().query());
+        let key = http::request_key(req.uri().query());
         let out = self
             .route(req, peer)
             .await
@@ -177,7 +177,8 @@ impl Handler for Proxy {
         let status = out.response.status().as_u16();
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
-            "{method} {path} key={key:?} -> {status} via [{}] in {ms:.1} ms",
+            "{method} {path} key={:?} -> {status} via [{}] in {ms:.1} ms",
+            http::key_for_log(&key),
             out.nodes.join(",")
         );
         if matches!(path.as_str(), "/put" | "/get" | "/delete" | "/clear") {

@@ -161,3 +161,28 @@ async fn the_node_page_is_live() {
     assert_eq!(keys, ["a", "b"]);
     get(node.addr, "/dump?limit=x").await.expect_error(400);
 }
+
+/// A card lists the keys written lately first, however long the key: a 300-character
+/// key written last comes before keys that sort earlier.
+#[tokio::test]
+async fn the_newest_key_comes_first_even_when_long() {
+    let node = start_nodes(1).await;
+    let (proxy, _) = start_proxy(&yaml("sharding", &named(&node), "")).await;
+    for k in ["a0", "a1", "a2"] {
+        post(proxy.addr, &format!("/put?key={k}"), r#"{"value": 1}"#)
+            .await
+            .expect_json(200);
+    }
+    let long = "z".repeat(300);
+    post(proxy.addr, &format!("/put?key={long}"), r#"{"value": 2}"#)
+        .await
+        .expect_json(200);
+    let snapshot = get(proxy.addr, "/state.json").await.expect_json(200);
+    let keys: Vec<&str> = card(&snapshot, "kv1")["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, [long.as_str(), "a2", "a1", "a0"]);
+}

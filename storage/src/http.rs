@@ -205,15 +205,14 @@ pub fn query_param(query: Option<&str>, name: &str) -> Result<Option<String>, Ht
     Ok(None)
 }
 
-/// The request's key as the log shows it: decoded, cut to 80 characters, empty if none.
-pub fn key_for_log(query: Option<&str>) -> String {
-    query_param(query, "key")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-        .chars()
-        .take(80)
-        .collect()
+/// The request's key, decoded; empty when it has none (for the log and the page).
+pub fn request_key(query: Option<&str>) -> String {
+    query_param(query, "key").ok().flatten().unwrap_or_default()
+}
+
+/// A key as a log line shows it: at most 80 characters.
+pub fn key_for_log(key: &str) -> String {
+    key.chars().take(80).collect()
 }
 
 /// The `key` of `/get?key=K` and friends: present, non-empty, at most [`MAX_KEY_BYTES`].

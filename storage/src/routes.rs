@@ -248,7 +248,7 @@ impl Handler for Node {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let key = http::key_for_log(req.uri().query());
+        let key = http::key_for_log(&http::request_key(req.uri().query()));
         let res = self
             .route(req)
             .await
