@@ -10,6 +10,10 @@ use std::time::Duration;
 use crate::config::{Config, NodeConfig};
 use crate::mode::{self, Mode};
 
+fn nodes_of(joined: &[Joined]) -> Vec<NodeConfig> {
+    joined.iter().map(|j| j.node.clone()).collect()
+}
+
 /// One node as the proxy addresses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeAddr {
@@ -76,6 +80,7 @@ impl Cluster {
     pub fn effective_config(&self) -> Config {
         let mut c = self.config.clone();
         c.join_token = None;
+        c.admin_token = None;
         c.nodes = self
             .nodes
             .iter()
@@ -88,12 +93,22 @@ impl Cluster {
     }
 }
 
+/// A node that joined through `POST /join`, and the secret it was handed: leaving, or
+/// taking the name under another URL, needs it (or the teacher's admin token).
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub node: NodeConfig,
+    pub secret: String,
+}
+
 /// The cluster in force, swapped whole on a reload or a join.
 pub struct Live {
     /// A std lock: it is held only to clone or replace an `Arc`, never across an await.
     current: RwLock<Arc<Cluster>>,
     /// Nodes that joined, kept apart from the file so they survive a reload of it.
-    joined: Mutex<Vec<NodeConfig>>,
+    /// Always locked before `current`, by every writer, so a join and a reload cannot
+    /// interleave and drop one another's change.
+    joined: Mutex<Vec<Joined>>,
 }
 
 impl Live {
@@ -112,31 +127,39 @@ impl Live {
             .clone()
     }
 
-    /// Puts a newly loaded config file in force, keeping the joined nodes.
-    pub fn replace(&self, config: Config) -> Arc<Cluster> {
-        let joined = self
-            .joined
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let cluster = Arc::new(Cluster::new(config, &joined));
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = cluster.clone();
-        cluster
+    /// Puts a newly loaded config file in force, keeping the joined nodes. Answers the
+    /// cluster it replaced and the new one.
+    pub fn replace(&self, config: Config) -> (Arc<Cluster>, Arc<Cluster>) {
+        // Held until the swap: a join that comes in meanwhile waits, then joins this one.
+        let joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let cluster = Arc::new(Cluster::new(config, &nodes_of(&joined)));
+        let before = std::mem::replace(&mut *current, cluster.clone());
+        (before, cluster)
     }
 
     /// Changes the joined nodes with `change` and rebuilds the cluster around them.
     /// `change` answers `Err` to refuse; nothing changes then.
     pub fn change_joined<T, E>(
         &self,
-        change: impl FnOnce(&Cluster, &mut Vec<NodeConfig>) -> Result<T, E>,
+        change: impl FnOnce(&Cluster, &mut Vec<Joined>) -> Result<T, E>,
     ) -> Result<(T, Arc<Cluster>), E> {
         let mut joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         let mut next = joined.clone();
         let out = change(&current, &mut next)?;
         *joined = next;
-        let cluster = Arc::new(Cluster::new(current.config.clone(), &joined));
+        let cluster = Arc::new(Cluster::new(current.config.clone(), &nodes_of(&joined)));
         *current = cluster.clone();
         Ok((out, cluster))
+    }
+
+    /// The secret handed to the joined node `name`, if it joined.
+    pub fn secret_of(&self, name: &str) -> Option<String> {
+        let joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
+        joined
+            .iter()
+            .find(|j| j.node.name == name)
+            .map(|j| j.secret.clone())
     }
 }

@@ -7,6 +7,11 @@
 //!     url: http://localhost:5000
 //! timeout_ms: 2000        # optional, per request to a node
 //! join_token: s3cret      # optional: lets students' nodes join (POST /join)
+//! admin_token: t3acher    # optional: only the teacher may /clear (and evict nodes)
+//! join_allow_loopback: false   # true lets nodes on this machine join (trying it alone)
+//! body_timeout_ms: 10000  # a request body must arrive within this
+//! send_timeout_ms: 30000  # an answer the client reads nothing of is given up after this
+//! max_connections: 1024   # past it, new connections get 503 at once
 //! ```
 //!
 //! Loading checks everything a teacher can get wrong and says it in one sentence: the
@@ -31,7 +36,7 @@ pub const MAX_TIMEOUT_MS: u64 = 600_000;
 pub const DEFAULT_MAX_JOINED: usize = 64;
 
 /// The config as written in the file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `sharding` or `replication` (any name in [`mode::NAMES`]).
@@ -48,6 +53,23 @@ pub struct Config {
     /// How many nodes may join at most.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_joined: Option<usize>,
+    /// When set, `/clear` (and taking another node's name) needs `Authorization: Bearer
+    /// <admin_token>`: the class holds the join token, only the teacher holds this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+    /// Lets nodes on the proxy's own machine join (127.0.0.1, localhost): for a teacher
+    /// trying joins alone, and for tests. Off, because behind ngrok every join looks local.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub join_allow_loopback: bool,
+    /// A request body must arrive within this many milliseconds (408 otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_timeout_ms: Option<u64>,
+    /// An answer is given up after this many milliseconds in which the client read nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_timeout_ms: Option<u64>,
+    /// Connections served at once; one more gets 503 at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
 }
 
 /// One node: a name for the pages and logs, and the base URL its API lives under.
@@ -61,6 +83,12 @@ pub struct NodeConfig {
 impl Config {
     /// Reads and checks a config file; the error is one sentence naming the file.
     pub fn load(path: &Path) -> Result<Config, String> {
+        Config::load_with_text(path).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], with the text it was read from: the reloader compares the file
+    /// with this text, so an edit saved just after start-up is still seen as an edit.
+    pub fn load_with_text(path: &Path) -> Result<(Config, String), String> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             let why = match e.kind() {
                 std::io::ErrorKind::NotFound => "no such file".to_string(),
@@ -68,7 +96,8 @@ impl Config {
             };
             format!("cannot read config {}: {why}", path.display())
         })?;
-        Config::parse(&text).map_err(|e| format!("config {}: {e}", path.display()))
+        let config = Config::parse(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
+        Ok((config, text))
     }
 
     /// Parses and checks config text.
@@ -106,15 +135,57 @@ impl Config {
                 ));
             }
         }
-        if let Some(ms) = self
-            .timeout_ms
-            .filter(|ms| !(1..=MAX_TIMEOUT_MS).contains(ms))
+        for (field, value) in [
+            ("timeout_ms", self.timeout_ms),
+            ("body_timeout_ms", self.body_timeout_ms),
+            ("send_timeout_ms", self.send_timeout_ms),
+        ] {
+            if let Some(ms) = value.filter(|ms| !(1..=MAX_TIMEOUT_MS).contains(ms)) {
+                return Err(format!(
+                    "{field} is {ms}: it must be between 1 and {MAX_TIMEOUT_MS} (ten minutes)"
+                ));
+            }
+        }
+        if let Some(n) = self
+            .max_connections
+            .filter(|n| !(1..=1_000_000).contains(n))
         {
             return Err(format!(
-                "timeout_ms is {ms}: it must be between 1 and {MAX_TIMEOUT_MS} (ten minutes)"
+                "max_connections is {n}: it must be between 1 and 1000000"
             ));
         }
+        for (field, token) in [
+            ("join_token", &self.join_token),
+            ("admin_token", &self.admin_token),
+        ] {
+            if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                return Err(format!(
+                    "{field} is empty: give it a secret, or remove the line"
+                ));
+            }
+        }
+        if self.join_token.is_some() && self.join_token == self.admin_token {
+            return Err(
+                "join_token and admin_token are the same: the class holds the join token, so \
+                 the admin token must be another secret"
+                    .into(),
+            );
+        }
         Ok(())
+    }
+
+    /// What the accept loop holds clients to.
+    pub fn limits(&self) -> storage::server::Limits {
+        let defaults = storage::server::Limits::default();
+        storage::server::Limits {
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+            body_timeout: self
+                .body_timeout_ms
+                .map_or(defaults.body_timeout, Duration::from_millis),
+            send_timeout: self
+                .send_timeout_ms
+                .map_or(defaults.send_timeout, Duration::from_millis),
+        }
     }
 
     pub fn timeout(&self) -> Duration {
@@ -125,10 +196,11 @@ impl Config {
         self.max_joined.unwrap_or(DEFAULT_MAX_JOINED)
     }
 
-    /// The config as YAML the proxy accepts, with the join token left out.
+    /// The config as YAML the proxy accepts, with both tokens left out.
     pub fn to_yaml_without_token(&self) -> String {
         let mut shown = self.clone();
         shown.join_token = None;
+        shown.admin_token = None;
         serde_yaml::to_string(&shown).unwrap_or_default()
     }
 }
@@ -144,10 +216,17 @@ pub fn check_node(name: &str, url: &str) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err(format!("a node with url '{url}' has an empty name"));
     }
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(invisible) {
         return Err(format!(
-            "node name '{}' must be at most {MAX_NAME_CHARS} printable characters",
+            "node name '{}' must be at most {MAX_NAME_CHARS} visible characters",
             name.escape_default()
+        ));
+    }
+    // "alice" and "alice " would look the same on the page and be two nodes.
+    if name.trim() != name || name.contains("  ") {
+        return Err(format!(
+            "node name '{name}' starts or ends with a space (or has two in a row): \
+             names must look different when they are different"
         ));
     }
     if url.len() > MAX_URL_CHARS {
@@ -170,6 +249,14 @@ pub fn check_node(name: &str, url: &str) -> Result<(), String> {
             "node {name}: url '{url}' is not a valid http(s) URL (like http://10.0.0.5:5000)"
         )),
     }
+}
+
+/// A character that shows nothing on the page: controls, and the spaces and marks of
+/// zero width that would make two names look alike.
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}')
 }
 
 /// serde_yaml's message, with a hint for the mistakes a teacher makes most.
@@ -201,9 +288,9 @@ mod tests {
 
     #[test]
     fn the_yaml_written_back_loads_again() {
-        let c = Config::parse(&format!("{GOOD}join_token: t\n")).unwrap();
+        let c = Config::parse(&format!("{GOOD}join_token: t\nadmin_token: u\n")).unwrap();
         let text = c.to_yaml_without_token();
-        assert!(!text.contains("join_token"));
+        assert!(!text.contains("join_token") && !text.contains("admin_token"));
         assert_eq!(Config::parse(&text).unwrap().nodes, c.nodes);
     }
 
@@ -240,6 +327,26 @@ mod tests {
             (
                 &*format!("mode: sharding\nnodes:\n{n}timeout_ms: 18446744073709551615\n"),
                 "timeout_ms",
+            ),
+            (
+                "mode: sharding\nnodes:\n  - name: 'kv1 '\n    url: http://x:1\n",
+                "space",
+            ),
+            (
+                "mode: sharding\nnodes:\n  - name: \"kv\\u200B1\"\n    url: http://x:1\n",
+                "visible",
+            ),
+            (
+                &*format!("mode: sharding\nnodes:\n{n}join_token: a\nadmin_token: a\n"),
+                "same",
+            ),
+            (
+                &*format!("mode: sharding\nnodes:\n{n}body_timeout_ms: 0\n"),
+                "body_timeout_ms",
+            ),
+            (
+                &*format!("mode: sharding\nnodes:\n{n}max_connections: 0\n"),
+                "max_connections",
             ),
         ];
         for (text, word) in cases {

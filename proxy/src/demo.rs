@@ -37,9 +37,7 @@ pub async fn run(mode: &str, host: &str, port: u16) -> Result<(), String> {
     let config = Config {
         mode: mode.to_string(),
         nodes,
-        timeout_ms: None,
-        join_token: None,
-        max_joined: None,
+        ..Config::default()
     };
     config.check()?;
     let listener = server::bind(host, port).await?;

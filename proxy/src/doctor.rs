@@ -162,13 +162,19 @@ pub async fn check_node(upstream: &Upstream, node: &NodeAddr, timeout: Duration)
             detail: "plain http".into(),
         });
     }
-    // 3. ngrok's free tier answers browsers with a warning page unless told to skip it.
-    let text = String::from_utf8_lossy(&state.body);
-    if text.contains("ERR_NGROK") || text.contains("You are about to visit") {
-        checks.push(fail("not-ngrok-warning", "ngrok answers with its warning page: the proxy sends ngrok-skip-browser-warning, so check the URL is the one `ngrok http` printed".into()));
+    // 3. ngrok's free tier answers browsers with a warning page unless told to skip it;
+    // ngrok marks its own pages with a header. (The body is the node's data: a key
+    // called ERR_NGROK is a key, not ngrok.)
+    if let Some(code) = &state.ngrok_error {
+        checks.push(fail("not-ngrok-warning", format!("ngrok answered instead of the node ({code}): the proxy sends ngrok-skip-browser-warning, so check the URL is the one `ngrok http` printed and that the tunnel is up")));
         return report(checks, None);
     }
     checks.push(pass("not-ngrok-warning", "the node's own answer".into()));
+    // A loop: the URL is this proxy, or a proxy whose nodes lead back to it.
+    if state.status == StatusCode::LOOP_DETECTED {
+        checks.push(fail("put-get-delete", "this is this proxy (or a proxy that leads back to it), not a node: a request sent there comes back (508 Loop Detected)".into()));
+        return report(checks, None);
+    }
     // 4. a round trip on a throwaway key, removed afterwards.
     let nonce = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -239,6 +245,7 @@ async fn round_trip(
         path_and_query: format!("/put?key={q}"),
         body: json!({"value": value}).to_string().into(),
         content_type: Some(hyper::header::HeaderValue::from_static("application/json")),
+        via: None,
     };
     let send = |req: NodeRequest| async move {
         upstream

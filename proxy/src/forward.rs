@@ -1,12 +1,18 @@
 //! Carries out a mode's [`Plan`] over HTTP and turns the nodes' answers into one answer.
 //!
-//! - [`Plan::One`]: the node's answer comes back unchanged (status, body, content type).
+//! - [`Plan::One`]: the node's answer comes back with its status and body.
 //! - [`Plan::All`]: every node at once; 200 when at least one stored it, with each node's
 //!   outcome listed; when every node gave the same client error (a 404 for a delete), that
 //!   status; otherwise 502 with each node's reason (504 when every node timed out).
-//! - [`Plan::FirstFound`]: one node after the other; the first 200 comes back unchanged;
-//!   404 only when every node that answered said 404; otherwise 502 with the reasons (504
-//!   when every node timed out).
+//! - [`Plan::FirstFound`]: one node after the other; the first 200 comes back; 404 only
+//!   when every node answered 404 (a node that did not answer may hold the key, so then
+//!   the read is unknown: 502, or 504 when every failure was a timeout).
+//!
+//! A node's answer is data, never a page: it goes out as `application/json` whatever
+//! type the node declared (nodes in other languages send `text/plain`), and a body that
+//! is not JSON is a 502 naming the node, so no node can serve script on the proxy's
+//! origin. A node that answers `508 Loop Detected` leads back to a proxy already on the
+//! request's path: that is said, naming the node.
 //!
 //! Every answer carries `X-Kv-Mode` and `X-Kv-Node` (the node or nodes that answered),
 //! so `curl -i` shows where a key went.
@@ -73,7 +79,7 @@ async fn one(
     req: &NodeRequest,
 ) -> Forwarded {
     let response = match upstream.send(node, req, cluster.timeout).await {
-        Ok(answer) => unchanged(answer),
+        Ok(answer) => as_data(node, answer),
         Err(e) => e.into_http_error().into_response(),
     };
     Forwarded {
@@ -82,13 +88,47 @@ async fn one(
     }
 }
 
-/// A node's answer as the proxy's own.
-fn unchanged(answer: Answer) -> Response {
+/// A node's answer as the proxy's own: its status and its JSON body, as JSON. A body
+/// that is not JSON is the node's fault (502, naming it); a 508 is a loop.
+fn as_data(node: &NodeAddr, answer: Answer) -> Response {
+    if answer.status == StatusCode::LOOP_DETECTED {
+        return HttpError::new(
+            StatusCode::LOOP_DETECTED,
+            format!(
+                "node {} ({}) leads back to a proxy this request already went through (a loop): \
+                 take it out of the nodes",
+                node.name, node.url
+            ),
+        )
+        .with("node", node.name.as_str())
+        .into_response();
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_err() {
+        let status = if answer.status.is_success() {
+            StatusCode::BAD_GATEWAY
+        } else {
+            answer.status
+        };
+        return HttpError::new(
+            status,
+            format!(
+                "node {} ({}) answered {} with a body that is not JSON{}",
+                node.name,
+                node.url,
+                answer.status.as_u16(),
+                match &answer.content_type {
+                    Some(t) => format!(" ({})", String::from_utf8_lossy(t.as_bytes())),
+                    None => String::new(),
+                }
+            ),
+        )
+        .with("node", node.name.as_str())
+        .into_response();
+    }
     let mut res = hyper::Response::new(Full::new(answer.body));
     *res.status_mut() = answer.status;
-    if let Some(ct) = answer.content_type {
-        res.headers_mut().insert(CONTENT_TYPE, ct);
-    }
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }
 
@@ -248,7 +288,7 @@ async fn first_found(
         if let Ok(answer) = &result {
             if answer.status == StatusCode::OK {
                 return Forwarded {
-                    response: unchanged(answer.clone()),
+                    response: as_data(node, answer.clone()),
                     nodes: vec![node.name.clone()],
                 };
             }
@@ -256,17 +296,14 @@ async fn first_found(
         tried.push((node, result));
     }
     let outcomes: Vec<Value> = tried.iter().map(|(n, r)| outcome(n, r)).collect();
-    let answered: Vec<StatusCode> = tried
+    // Not found only when every node said so: one that did not answer may hold it.
+    let all_said_404 = tried
         .iter()
-        .filter_map(|(_, r)| r.as_ref().ok().map(|a| a.status))
-        .collect();
-    let response = if !answered.is_empty() && answered.iter().all(|s| *s == StatusCode::NOT_FOUND) {
-        HttpError::new(
-            StatusCode::NOT_FOUND,
-            "key not found on any node that answered",
-        )
-        .with("nodes", outcomes)
-        .into_response()
+        .all(|(_, r)| r.as_ref().is_ok_and(|a| a.status == StatusCode::NOT_FOUND));
+    let response = if all_said_404 {
+        HttpError::new(StatusCode::NOT_FOUND, "key not found on any node")
+            .with("nodes", outcomes)
+            .into_response()
     } else {
         let status = failure_status(tried.iter().map(|(_, r)| r));
         let reasons: Vec<String> = tried
@@ -275,7 +312,10 @@ async fn first_found(
             .collect();
         HttpError::new(
             status,
-            format!("no node could answer ({})", reasons.join("; ")),
+            format!(
+                "the read is unknown: no node that may hold the key answered it ({})",
+                reasons.join("; ")
+            ),
         )
         .with("nodes", outcomes)
         .into_response()

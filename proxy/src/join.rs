@@ -4,10 +4,17 @@
 //! `{"name": "alice", "url": "https://alice.ngrok-free.app"}` (or `{"name", "port"}`,
 //! and the proxy uses the address the request came from: the classroom-LAN case).
 //! The proxy checks, in this order, and answers:
-//! 403 joining is off (no `join_token` in the config) · 401 wrong or missing token ·
-//! 400 a bad name or URL · 409 the name belongs to another URL, or the URL to another
-//! name · 429 the class is full ·
-//! 422 the URL does not speak the API (the `doctor` checks) · 200 joined (or already in).
+//! 403 joining is off (no `join_token` in the config) · 401 wrong or missing token
+//! (429 after ten wrong ones in a minute) · 400 a bad name or URL, or an address a node
+//! may not have ([`crate::address`]) · 409 the name belongs to another URL (without
+//! that node's secret), or the URL to another name · 429 the class is full ·
+//! 422 the URL does not speak the API · 200 joined, with a `secret`.
+//!
+//! The secret is the node's identity: `/leave`, and taking the name under another URL,
+//! need it (or the teacher's `admin_token`), so one student cannot evict or impersonate
+//! another. A rejoin with the same name and URL needs none (a restarted laptop has lost
+//! it) and gets a new one. A refused join never echoes what the URL answered: the
+//! proxy must not become a way to read the teacher's network.
 //!
 //! Joined nodes come after the config file's nodes, survive reloads of the file, and
 //! never write the file: `GET /config` shows the whole class as YAML to save.
@@ -15,16 +22,15 @@
 use std::net::SocketAddr;
 
 use hyper::body::Incoming;
-use hyper::header::AUTHORIZATION;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use storage::http::{self, HttpError, Response};
 
-use crate::cluster::Cluster;
+use crate::address::{self, NodeUrl};
+use crate::cluster::{Cluster, Joined, NodeAddr};
 use crate::config::{self, NodeConfig};
-use crate::doctor;
-use crate::Proxy;
+use crate::{doctor, guard, secret, Proxy};
 
 /// The largest join or leave body read.
 const MAX_BODY: usize = 4096;
@@ -36,12 +42,22 @@ struct JoinBody {
     /// The URL the node is reached at; without it, the request's source address and `port`.
     url: Option<String>,
     port: Option<u16>,
+    /// The secret a previous join handed out: lets the node move to another URL.
+    secret: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LeaveBody {
     name: String,
+    secret: Option<String>,
+}
+
+/// Who is asking: a student (the class's join token) or the teacher (the admin token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Class,
+    Teacher,
 }
 
 /// What changes for the keys when the number of nodes changes, in words.
@@ -65,39 +81,45 @@ impl Proxy {
 }
 
 impl Proxy {
-    /// 403 when joining is off, 401 for a wrong token; the body, parsed, otherwise.
+    /// 403 when joining is off, 401 for a wrong token (429 after too many); the role and
+    /// the body, parsed, otherwise.
     async fn authorized<T: for<'de> Deserialize<'de>>(
         &self,
         req: Request<Incoming>,
-    ) -> Result<T, HttpError> {
+        peer: SocketAddr,
+    ) -> Result<(Role, T), HttpError> {
         let cluster = self.live.get();
-        let Some(token) = cluster
-            .config
-            .join_token
-            .as_deref()
-            .filter(|t| !t.is_empty())
-        else {
+        let config = &cluster.config;
+        let Some(token) = config.join_token.as_deref() else {
             return Err(HttpError::new(
                 StatusCode::FORBIDDEN,
                 "joining is off on this proxy: the teacher adds `join_token: <a secret>` to its config to turn it on",
             ));
         };
-        let given = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !same(given.as_bytes(), token.as_bytes()) {
+        let headers = req.headers();
+        let role = if guard::carries(headers, token) {
+            Role::Class
+        } else if config
+            .admin_token
+            .as_deref()
+            .is_some_and(|admin| guard::carries(headers, admin))
+        {
+            Role::Teacher
+        } else {
+            let client = guard::client(peer, headers);
+            self.throttle.check(client)?;
+            self.throttle.failed(client);
             return Err(HttpError::new(
                 StatusCode::UNAUTHORIZED,
                 "wrong or missing join token: send `Authorization: Bearer <token>` (storage --join-token)",
             ));
-        }
-        let body = http::read_body(req, MAX_BODY).await?;
-        serde_json::from_slice(&body).map_err(|e| {
+        };
+        let timeout = config.limits().body_timeout;
+        let body = http::read_body(req, MAX_BODY, timeout).await?;
+        let parsed = serde_json::from_slice(&body).map_err(|e| {
             HttpError::new(StatusCode::BAD_REQUEST, format!("the body must be JSON like {{\"name\": \"alice\", \"url\": \"https://...\"}}: {e}"))
-        })
+        })?;
+        Ok((role, parsed))
     }
 
     pub(crate) async fn join(
@@ -105,7 +127,8 @@ impl Proxy {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Result<Response, HttpError> {
-        let body: JoinBody = self.authorized(req).await?;
+        let (role, body): (Role, JoinBody) = self.authorized(req, peer).await?;
+        let bad = |why: String| HttpError::new(StatusCode::BAD_REQUEST, why);
         let url = match (body.url, body.port) {
             (Some(url), _) => url,
             (None, Some(port)) => match peer.ip() {
@@ -113,9 +136,8 @@ impl Proxy {
                 std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{port}"),
             },
             (None, None) => {
-                return Err(HttpError::new(
-                    StatusCode::BAD_REQUEST,
-                    "say where the node is: \"url\" (storage --advertise) or \"port\"",
+                return Err(bad(
+                    "say where the node is: \"url\" (storage --advertise) or \"port\"".into(),
                 ))
             }
         };
@@ -123,70 +145,116 @@ impl Proxy {
             name: body.name,
             url,
         };
-        config::check_node(&node.name, &node.url)
-            .map_err(|why| HttpError::new(StatusCode::BAD_REQUEST, why))?;
+        config::check_node(&node.name, &node.url).map_err(bad)?;
+        let parsed = NodeUrl::parse(&node.url).map_err(bad)?;
+        let rules = self.upstream.rules();
+        address::check(&parsed, &rules, &self.upstream.lookup)
+            .await
+            .map_err(|why| bad(format!("{} may not join: {why}", node.url)))?;
         // Cheap refusals first, then the API check (which takes a few round trips).
         let cluster = self.live.get();
-        if let Some(index) = admission(&cluster, &node)? {
-            return Ok(already_in(&node, index, cluster.nodes.len()));
+        let secret_now = |name: &str| self.live.secret_of(name);
+        let first = admission(&cluster, &node, role, body.secret.as_deref(), &secret_now)?;
+        if first == Admission::New || first == Admission::Moves {
+            let addr = NodeAddr::new(&node, true);
+            let report = doctor::check_node(&self.upstream, &addr, cluster.timeout).await;
+            if let Some(why) = report.first_failure() {
+                // The teacher's terminal may see what the URL answered; the asker may not.
+                tracing::warn!("node {} ({}) may not join: {why}", node.name, node.url);
+                return Err(HttpError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!(
+                        "{} did not pass the API check (put, get and delete a throwaway key, a \
+                         missing key answers 404, /state is a page): run `proxy doctor --node {}` \
+                         on the node's machine to see why",
+                        node.url, node.url
+                    ),
+                ));
+            }
         }
-        let addr = crate::cluster::NodeAddr::new(&node, true);
-        let report = doctor::check_node(&self.upstream, &addr, cluster.timeout).await;
-        if let Some(why) = report.first_failure() {
-            tracing::warn!("node {} ({}) may not join: {why}", node.name, node.url);
-            return Err(HttpError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("{} does not speak the API: {why}", node.url),
-            )
-            .with(
-                "checks",
-                serde_json::to_value(&report.checks).unwrap_or_default(),
-            ));
-        }
+        let secret = secret::random_hex(16);
         // Checked again under the lock: another join may have come in meanwhile.
         let ((admitted, before), after) = self.live.change_joined(|current, joined| {
-            let admitted = admission(current, &node)?;
-            if admitted.is_none() {
-                joined.push(node.clone());
+            let secret_of = |name: &str| {
+                joined
+                    .iter()
+                    .find(|j| j.node.name == name)
+                    .map(|j| j.secret.clone())
+            };
+            let admitted = admission(current, &node, role, body.secret.as_deref(), &secret_of)?;
+            if admitted == Admission::Already && !joined.iter().any(|j| j.node.name == node.name) {
+                // A node of the config file: nothing to remember, no secret to give.
+                return Ok::<_, HttpError>((admitted, current.nodes.len()));
             }
-            Ok::<_, HttpError>((admitted, current.nodes.len()))
+            joined.retain(|j| j.node.name != node.name);
+            joined.push(Joined {
+                node: node.clone(),
+                secret: secret.clone(),
+            });
+            Ok((admitted, current.nodes.len()))
         })?;
-        if let Some(index) = admitted {
-            return Ok(already_in(&node, index, after.nodes.len()));
-        }
-        let index = after.nodes.len() - 1;
+        let index = after
+            .nodes
+            .iter()
+            .position(|n| n.name == node.name)
+            .unwrap_or(0);
         let n = after.nodes.len();
+        let secret = self.live.secret_of(&node.name);
+        let message = match admitted {
+            Admission::Already => format!("{} is already in the class", node.name),
+            Admission::Moves => {
+                tracing::info!("node {} moved to {}", node.name, node.url);
+                format!("{} is in the class, now at {}", node.name, node.url)
+            }
+            Admission::New => {
+                tracing::info!("node {} joined from {}: now {n} nodes", node.name, node.url);
+                self.nodes_changed(before, n);
+                format!("{} is in the class, node {} of {n}", node.name, index + 1)
+            }
+        };
         let note = (n != before).then(|| placement_note(before, n));
-        tracing::info!("node {} joined from {}: now {n} nodes", node.name, node.url);
-        self.nodes_changed(before, n);
         Ok(http::json(
             StatusCode::OK,
-            &json!({"message": format!("{} is in the class, node {} of {n}", node.name, index + 1),
-                    "name": node.name, "url": node.url, "index": index, "nodes": n, "note": note}),
+            &json!({"message": message, "name": node.name, "url": node.url, "index": index,
+                    "nodes": n, "secret": secret, "note": note}),
         ))
     }
 
-    pub(crate) async fn leave(&self, req: Request<Incoming>) -> Result<Response, HttpError> {
-        let body: LeaveBody = self.authorized(req).await?;
+    pub(crate) async fn leave(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Response, HttpError> {
+        let (role, body): (Role, LeaveBody) = self.authorized(req, peer).await?;
         let before = self.live.get().nodes.len();
         let (_, after) = self.live.change_joined(|current, joined| {
-            match joined.iter().position(|n| n.name == body.name) {
-                Some(i) => {
-                    joined.remove(i);
-                    Ok(())
-                }
-                None if current.nodes.iter().any(|n| n.name == body.name) => Err(HttpError::new(
+            if current.config.nodes.iter().any(|n| n.name == body.name) {
+                return Err(HttpError::new(
                     StatusCode::CONFLICT,
                     format!(
-                        "{} is in the config file; the teacher removes it there",
+                        "{} is in the config file, so it stays; the teacher removes it there",
                         body.name
                     ),
-                )),
-                None => Err(HttpError::new(
+                ));
+            }
+            let Some(i) = joined.iter().position(|j| j.node.name == body.name) else {
+                return Err(HttpError::new(
                     StatusCode::NOT_FOUND,
                     format!("no joined node is called {}", body.name),
-                )),
+                ));
+            };
+            if !holds_secret(role, &joined[i], body.secret.as_deref()) {
+                return Err(HttpError::new(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "only {} itself (with the secret its join was given) or the teacher \
+                         (admin token) may take it out of the class",
+                        body.name
+                    ),
+                ));
             }
+            joined.remove(i);
+            Ok(())
         })?;
         let n = after.nodes.len();
         tracing::info!("node {} left: now {n} nodes", body.name);
@@ -199,41 +267,69 @@ impl Proxy {
     }
 }
 
-/// Whether `node` may join `cluster`: `Some(index)` when it is in already (same name and
-/// URL: a restarted laptop), `None` when it may join; else 409 (its name or its URL is
-/// another node's) or 429 (the class is full).
-fn admission(cluster: &Cluster, node: &NodeConfig) -> Result<Option<usize>, HttpError> {
-    if let Some(i) = cluster.nodes.iter().position(|n| n.name == node.name) {
-        return if cluster.nodes[i].url == node.url {
-            Ok(Some(i))
-        } else {
-            Err(taken(&node.name, &cluster.nodes[i].url))
-        };
-    }
-    // One laptop under two names would get two shares of the keys.
-    if let Some(other) = cluster.nodes.iter().find(|n| same_url(&n.url, &node.url)) {
+/// What a join does to the class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// The same name at the same URL: a restarted laptop. It gets a new secret.
+    Already,
+    /// A joined name moves to another URL (its secret or the teacher said so).
+    Moves,
+    /// A new node.
+    New,
+}
+
+/// Whether `node` may join `cluster`; else 409 (its name or its URL is another node's)
+/// or 429 (the class is full).
+fn admission(
+    cluster: &Cluster,
+    node: &NodeConfig,
+    role: Role,
+    secret: Option<&str>,
+    secret_of: &dyn Fn(&str) -> Option<String>,
+) -> Result<Admission, HttpError> {
+    // One laptop under two names (or `localhost` and `127.0.0.1`) would get two shares.
+    if let Some(other) = cluster
+        .nodes
+        .iter()
+        .find(|n| n.name != node.name && address::same_node(&n.url, &node.url))
+    {
         return Err(url_taken(&node.url, &other.name));
+    }
+    if let Some(i) = cluster.nodes.iter().position(|n| n.name == node.name) {
+        let current = &cluster.nodes[i];
+        if address::same_node(&current.url, &node.url) {
+            return Ok(Admission::Already);
+        }
+        let may_move = current.joined
+            && (role == Role::Teacher
+                || secret.is_some_and(|s| {
+                    secret_of(&node.name).is_some_and(|own| secret::same(s, &own))
+                }));
+        return if may_move {
+            Ok(Admission::Moves)
+        } else {
+            Err(taken(&node.name, &current.url))
+        };
     }
     let joined = cluster.nodes.iter().filter(|n| n.joined).count();
     if joined >= cluster.config.max_joined() {
         return Err(full(joined));
     }
-    Ok(None)
+    Ok(Admission::New)
 }
 
-/// The answer to a rejoin: nothing changes.
-fn already_in(node: &NodeConfig, index: usize, nodes: usize) -> Response {
-    http::json(
-        StatusCode::OK,
-        &json!({"message": format!("{} is already in the class", node.name),
-                "name": node.name, "url": node.url, "index": index, "nodes": nodes}),
-    )
+/// Whether a leave may remove `joined`: the teacher may, the node itself with its secret.
+fn holds_secret(role: Role, joined: &Joined, secret: Option<&str>) -> bool {
+    role == Role::Teacher || secret.is_some_and(|s| secret::same(s, &joined.secret))
 }
 
 fn taken(name: &str, url: &str) -> HttpError {
     HttpError::new(
         StatusCode::CONFLICT,
-        format!("the name {name} is taken by {url}: pick another name (-n)"),
+        format!(
+            "the name {name} is taken by {url}: pick another name (-n); moving it to another \
+             URL needs the secret its join was given, or the teacher"
+        ),
     )
 }
 
@@ -244,20 +340,9 @@ fn url_taken(url: &str, name: &str) -> HttpError {
     )
 }
 
-/// The same node, whether or not one of the URLs ends in `/`.
-fn same_url(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/')
-        .eq_ignore_ascii_case(b.trim_end_matches('/'))
-}
-
 fn full(joined: usize) -> HttpError {
     HttpError::new(
         StatusCode::TOO_MANY_REQUESTS,
         format!("the class is full: {joined} nodes have joined (max_joined in the config)"),
     )
-}
-
-/// Compares a token in time that does not depend on where the first difference is.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

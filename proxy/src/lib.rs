@@ -10,8 +10,12 @@
 //! - [`cluster`]: the nodes in force, swapped whole by [`reload`] and [`join`].
 //! - [`overview`], [`state_page`], [`explain`], [`recent`]: what the /state page shows.
 //! - [`config`]: the YAML file and every check on it.
+//! - [`guard`], [`hops`], [`address`], [`secret`]: what keeps a proxy open to the
+//!   internet safe: who may write or clear, no loops, where joined nodes may be.
+//! - [`gathered`]: every node's data fetched once, shared by the pages and `/dump`.
 //! - [`demo`]: the whole classroom demo in one process; [`doctor`]: checks a node.
 
+pub mod address;
 pub mod cluster;
 pub mod config;
 pub mod demo;
@@ -19,12 +23,16 @@ pub mod doctor;
 pub mod each;
 pub mod explain;
 pub mod forward;
+pub mod gathered;
+pub mod guard;
+pub mod hops;
 pub mod join;
 pub mod mode;
 pub mod overview;
 pub mod recent;
 pub mod reload;
 pub mod routes;
+pub mod secret;
 pub mod state_page;
 pub mod upstream;
 
@@ -35,6 +43,8 @@ use tokio::net::TcpListener;
 
 use crate::cluster::Live;
 use crate::config::Config;
+use crate::gathered::Gatherer;
+use crate::guard::Throttle;
 use crate::recent::Recent;
 use crate::upstream::Upstream;
 
@@ -44,14 +54,27 @@ pub struct Proxy {
     pub live: Live,
     pub upstream: Upstream,
     pub recent: Recent,
+    /// Every node's data, gathered once for every viewer.
+    pub gatherer: Gatherer,
+    /// Wrong tokens per client.
+    pub throttle: Throttle,
 }
 
 impl Proxy {
     pub fn new(config: Config) -> Proxy {
+        Proxy::with_upstream(config, Upstream::new())
+    }
+
+    /// A proxy whose client is given (tests give one that looks hosts up in a table).
+    pub fn with_upstream(config: Config, upstream: Upstream) -> Proxy {
+        let allow = config.join_allow_loopback;
+        upstream.set_rules(|r| r.allow_loopback = allow);
         Proxy {
             live: Live::new(config),
-            upstream: Upstream::new(),
+            upstream,
             recent: Recent::default(),
+            gatherer: Gatherer::default(),
+            throttle: Throttle::default(),
         }
     }
 }
@@ -59,6 +82,10 @@ impl Proxy {
 /// Serves `proxy` on `listener` until `shutdown` completes. The caller binds the
 /// listener, so tests run the real proxy on port 0.
 pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>) {
+    // Where we listen: a node at this address is this proxy, not a node.
+    if let Ok(own) = listener.local_addr() {
+        proxy.upstream.set_rules(|r| r.own = Some(own));
+    }
     storage::server::run(listener, proxy, shutdown).await;
 }
 

@@ -73,8 +73,8 @@ async fn main() -> ExitCode {
     let Some(path) = cli.config else {
         return fail("no config: run `proxy -c configs/localhost.yml`, or `proxy --demo` to try it without one");
     };
-    let config = match Config::load(&path) {
-        Ok(c) => c,
+    let (config, loaded) = match Config::load_with_text(&path) {
+        Ok(loaded) => loaded,
         Err(why) => return fail(&why),
     };
     if cli.check {
@@ -86,7 +86,6 @@ async fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let loaded = std::fs::read_to_string(&path).unwrap_or_default();
     let listener = match server::bind(&cli.host, cli.port).await {
         Ok(l) => l,
         Err(why) => return fail(&why),

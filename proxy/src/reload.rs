@@ -41,8 +41,9 @@ pub fn watch(proxy: Arc<Proxy>, path: PathBuf, loaded: String) -> tokio::task::J
 pub fn apply(proxy: &Proxy, path: &std::path::Path, text: &str) {
     match Config::parse(text) {
         Ok(config) => {
-            let before = proxy.live.get();
-            let after = proxy.live.replace(config);
+            let allow = config.join_allow_loopback;
+            let (before, after) = proxy.live.replace(config);
+            proxy.upstream.set_rules(|r| r.allow_loopback = allow);
             tracing::info!(
                 "config {} reloaded: mode {}, nodes {}",
                 path.display(),

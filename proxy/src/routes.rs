@@ -3,14 +3,18 @@
 //! (`/explain`, `/config`, `/join`, `/leave`).
 //!
 //! The proxy checks what it can before any node sees the request (a missing key, a body
-//! too large), so a bad request costs no node anything and gets the same error whichever
-//! node it would have gone to.
+//! too large, a loop, a write from another site, a missing admin token), so a bad
+//! request costs no node anything and gets the same error whichever node it would have
+//! gone to.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, VIA};
 use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 use storage::http::{self, HttpError, Response};
@@ -20,7 +24,7 @@ use crate::cluster::Cluster;
 use crate::forward::{self, Forwarded};
 use crate::mode::{Op, Plan};
 use crate::upstream::NodeRequest;
-use crate::{explain, overview, state_page, Proxy};
+use crate::{explain, guard, state_page, Proxy};
 
 /// The largest request body forwarded: a node's default value limit (1 MiB) with room
 /// to spare, so a node configured for larger values still gets to say no itself.
@@ -48,12 +52,23 @@ impl Proxy {
         }
         let cluster = self.live.get();
         let query = req.uri().query().map(str::to_string);
+        let writes = matches!(path.as_str(), "/put" | "/delete" | "/clear");
+        if writes {
+            if let Some(refused) = guard::cross_site(req.headers()) {
+                return Err(refused);
+            }
+        }
+        if path == "/clear" {
+            self.admin_only(&cluster, &req, peer)?;
+        }
+        let via = req.headers().get(VIA).cloned();
         match path.as_str() {
             "/put" | "/get" | "/delete" => {
                 let key = http::query_key(query.as_deref())?;
                 let content_type = req.headers().get(CONTENT_TYPE).cloned();
                 let body = if path == "/put" {
-                    http::read_body(req, MAX_BODY_BYTES).await?
+                    let timeout = cluster.config.limits().body_timeout;
+                    http::read_body(req, MAX_BODY_BYTES, timeout).await?
                 } else {
                     Default::default()
                 };
@@ -64,15 +79,21 @@ impl Proxy {
                     path_and_query: format!("{path}?key={}", http::encode_component(&key)),
                     body,
                     content_type,
+                    via,
                 };
+                if op == Op::Write {
+                    self.gatherer.wrote();
+                }
                 Ok(forward::run(&self.upstream, &cluster, plan, node_req).await)
             }
             "/clear" => {
                 let plan = Plan::All((0..cluster.nodes.len()).collect());
                 let node_req = NodeRequest {
                     method: Method::POST,
+                    via,
                     ..NodeRequest::get("/clear")
                 };
+                self.gatherer.wrote();
                 Ok(forward::run(&self.upstream, &cluster, plan, node_req).await)
             }
             "/dump" => Ok(local(self.dump(&cluster).await)),
@@ -94,32 +115,51 @@ impl Proxy {
             }
             "/config" => Ok(local(self.config_yaml(&cluster))),
             "/join" => Ok(local(self.join(req, peer).await?)),
-            "/leave" => Ok(local(self.leave(req).await?)),
+            "/leave" => Ok(local(self.leave(req, peer).await?)),
             _ => Ok(local(http::redirect("/state"))),
         }
     }
 
-    /// Every node's pairs merged: each key with its value and the nodes that hold it.
-    async fn dump(&self, cluster: &Cluster) -> Response {
-        let views = overview::gather(&self.upstream, cluster).await;
-        let mut data = serde_json::Map::new();
-        let mut nodes = Vec::new();
-        for v in &views {
-            nodes.push(json!({"name": v.node.name, "url": v.node.url, "up": v.up, "count": v.count, "error": v.error}));
-            for (k, text) in &v.pairs {
-                let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-                let entry = data
-                    .entry(k.clone())
-                    .or_insert_with(|| json!({"value": value, "nodes": []}));
-                if let Some(list) = entry.get_mut("nodes").and_then(Value::as_array_mut) {
-                    list.push(json!(v.node.name));
-                }
-            }
+    /// With `admin_token` set, the request must carry it (401 otherwise; a wrong one
+    /// counts toward the client's throttle).
+    fn admin_only(
+        &self,
+        cluster: &Cluster,
+        req: &Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<(), HttpError> {
+        let Some(token) = cluster.config.admin_token.as_deref() else {
+            return Ok(());
+        };
+        if guard::carries(req.headers(), token) {
+            return Ok(());
         }
-        http::json(
-            StatusCode::OK,
-            &json!({"mode": cluster.mode.name(), "count": data.len(), "data": data, "nodes": nodes}),
-        )
+        let client = guard::client(peer, req.headers());
+        self.throttle.check(client)?;
+        if guard::bearer(req.headers()).is_some() {
+            self.throttle.failed(client);
+        }
+        Err(HttpError::new(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "{} removes data in bulk: send the teacher's `Authorization: Bearer <admin_token>`",
+                req.uri().path()
+            ),
+        ))
+    }
+
+    /// Every node's pairs merged: each key with its value and the nodes that hold it.
+    /// Built once per gather and shared by every request that asks meanwhile.
+    async fn dump(&self, cluster: &Arc<Cluster>) -> Response {
+        let gathered = self.gatherer.get(&self.upstream, cluster).await;
+        let body = gathered
+            .dump
+            .get_or_init(|| Bytes::from(dump_json(cluster, &gathered.views).to_string()))
+            .clone();
+        let mut res = hyper::Response::new(Full::new(body));
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res
     }
 
     /// The proxy is up; each node's own `/health`, or why it failed.
@@ -155,12 +195,41 @@ impl Proxy {
     }
 }
 
+/// `/dump`'s answer from one gather.
+fn dump_json(cluster: &Cluster, views: &[crate::overview::NodeView]) -> Value {
+    let mut data = serde_json::Map::new();
+    let mut nodes = Vec::new();
+    for v in views {
+        nodes.push(json!({"name": v.node.name, "url": v.node.url, "up": v.up, "count": v.count, "error": v.error}));
+        for (k, text) in &v.pairs {
+            let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            let entry = data
+                .entry(k.clone())
+                .or_insert_with(|| json!({"value": value, "nodes": []}));
+            if let Some(list) = entry.get_mut("nodes").and_then(Value::as_array_mut) {
+                list.push(json!(v.node.name));
+            }
+        }
+    }
+    json!({"mode": cluster.mode.name(), "count": data.len(), "data": data, "nodes": nodes})
+}
+
 /// An answer the proxy made itself, not a node.
 fn local(response: Response) -> Forwarded {
     Forwarded {
         response,
         nodes: Vec::new(),
     }
+}
+
+/// An error as an answer; a 429 says when to try again.
+fn error_response(e: HttpError) -> Response {
+    let wait = e.fields.get("retry_after_s").and_then(Value::as_u64);
+    let mut res = e.into_response();
+    if let Some(v) = wait.and_then(|w| HeaderValue::from_str(&w.to_string()).ok()) {
+        res.headers_mut().insert(RETRY_AFTER, v);
+    }
+    res
 }
 
 impl Handler for Proxy {
@@ -170,10 +239,14 @@ impl Handler for Proxy {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let key = http::request_key(req.uri().query());
+        if let Some(why) = self.upstream.id.loop_in(req.headers()) {
+            tracing::warn!("{method} {path}: {why}");
+            return HttpError::new(StatusCode::LOOP_DETECTED, why).into_response();
+        }
         let out = self
             .route(req, peer)
             .await
-            .unwrap_or_else(|e| local(e.into_response()));
+            .unwrap_or_else(|e| local(error_response(e)));
         let status = out.response.status().as_u16();
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
@@ -186,5 +259,9 @@ impl Handler for Proxy {
                 .record(method.as_str(), &key, out.nodes, status, ms);
         }
         out.response
+    }
+
+    fn limits(&self) -> storage::server::Limits {
+        self.live.get().config.limits()
     }
 }

@@ -8,12 +8,13 @@
 //! to update itself; the script writes text only (`textContent`), never markup.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use askama::Template;
 use serde::Serialize;
 
 use crate::cluster::Cluster;
-use crate::overview::{self, NodeView};
+use crate::overview::NodeView;
 use crate::recent::Entry;
 use crate::Proxy;
 
@@ -85,18 +86,20 @@ struct Page<'a> {
     json: String,
 }
 
-/// Fetches every node and builds the snapshot; `filter` keeps the keys containing it.
-pub async fn snapshot(proxy: &Proxy, cluster: &Cluster, filter: &str) -> Snapshot {
-    let views = overview::gather(&proxy.upstream, cluster).await;
+/// Builds the snapshot from the latest gather of every node (shared with the other
+/// viewers); `filter` keeps the keys containing it.
+pub async fn snapshot(proxy: &Proxy, cluster: &Arc<Cluster>, filter: &str) -> Snapshot {
+    let gathered = proxy.gatherer.get(&proxy.upstream, cluster).await;
+    let views = &gathered.views;
     let recent_keys = proxy.recent.keys();
     let total_keys: usize = views.iter().filter_map(|v| v.count).sum();
     let divergent = if cluster.mode.name() == "replication" {
-        divergence(&views)
+        divergence(views)
     } else {
         Vec::new()
     };
     let nodes = views
-        .into_iter()
+        .iter()
         .enumerate()
         .map(|(i, v)| card(i, v, total_keys, &recent_keys, filter))
         .collect();
@@ -116,12 +119,12 @@ pub async fn snapshot(proxy: &Proxy, cluster: &Cluster, filter: &str) -> Snapsho
 
 /// One node's card: its newest keys first (those written through this proxy lately),
 /// then the rest by key, at most [`KEYS_PER_CARD`] of those matching `filter`.
-fn card(i: usize, v: NodeView, total: usize, recent_keys: &[String], filter: &str) -> Card {
+fn card(i: usize, v: &NodeView, total: usize, recent_keys: &[String], filter: &str) -> Card {
     let count = v.count;
     let filter = filter.to_lowercase();
-    let mut pairs: Vec<(String, String)> = v
+    let mut pairs: Vec<&(String, String)> = v
         .pairs
-        .into_iter()
+        .iter()
         .filter(|(k, _)| filter.is_empty() || k.to_lowercase().contains(&filter))
         .collect();
     let rank: std::collections::HashMap<&str, usize> = recent_keys
@@ -135,17 +138,17 @@ fn card(i: usize, v: NodeView, total: usize, recent_keys: &[String], filter: &st
         .into_iter()
         .take(KEYS_PER_CARD)
         .map(|(key, value)| {
-            let (value, cut_from) = storage::state_page::shorten(value);
+            let (value, cut_from) = storage::state_page::shorten(value.clone());
             Pair {
-                key,
+                key: key.clone(),
                 value,
                 cut_from,
             }
         })
         .collect();
     Card {
-        name: v.node.name,
-        url: v.node.url,
+        name: v.node.name.clone(),
+        url: v.node.url.clone(),
         joined: v.node.joined,
         up: v.up,
         latency_ms: v.latency_ms,
@@ -156,8 +159,8 @@ fn card(i: usize, v: NodeView, total: usize, recent_keys: &[String], filter: &st
         },
         colour: COLOURS[i % COLOURS.len()],
         keys,
-        foreign_html: v.foreign_html,
-        error: v.error,
+        foreign_html: v.foreign_html.clone(),
+        error: v.error.clone(),
     }
 }
 
@@ -213,7 +216,7 @@ fn divergence(views: &[NodeView]) -> Vec<Divergence> {
 }
 
 /// The whole page, rendered on the server.
-pub async fn render(proxy: &Proxy, cluster: &Cluster) -> String {
+pub async fn render(proxy: &Proxy, cluster: &Arc<Cluster>) -> String {
     let s = snapshot(proxy, cluster, "").await;
     // The first snapshot rides along for the script; every `<` is escaped (as JSON's
     // `\u003c`) so no value can close the script element early.

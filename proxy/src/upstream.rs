@@ -3,10 +3,16 @@
 //!
 //! - The request carries `ngrok-skip-browser-warning: 1`, so a student's node behind
 //!   ngrok's free tier answers with its API and not with ngrok's warning page.
+//! - It carries `Via` with this proxy's id ([`crate::hops`]), so a loop is caught.
 //! - A deadline covers connecting and the whole answer (`timeout_ms`, 2 s by default).
-//! - A request that fails on a pooled connection the node had closed (it was restarted)
-//!   is sent once more on a fresh one. Every request the proxy sends is idempotent
-//!   (putting the same value twice, deleting twice, reading), so a retry is safe.
+//! - A request is sent again when the client library says it was never sent (the
+//!   connection could not be made; hyper itself retries a request a closed pooled
+//!   connection never took). One that may have reached the node is sent again only when
+//!   a second time answers the same as the first: a read, or a put of the same value.
+//!   A DELETE is not: a retried one would answer 404 for a delete that happened.
+//! - Joined nodes (anyone's URL) go through a client whose resolver refuses link-local
+//!   and loopback addresses at every connect ([`crate::address`]); the config's nodes,
+//!   which the teacher wrote, through a plain one.
 //! - A failure names the node, its URL and what happened, in words for a person.
 
 use std::error::Error as _;
@@ -14,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{HeaderValue, CONTENT_TYPE, USER_AGENT};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, USER_AGENT, VIA};
 use hyper::{Method, Request, StatusCode};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -22,16 +28,27 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use storage::http::HttpError;
 
+use crate::address::{self, GuardedResolver, Lookup, Rules, SharedRules};
 use crate::cluster::NodeAddr;
+use crate::hops::ProxyId;
 use storage::tls;
 
 /// The largest answer read from a node (a `/dump` of a big node is the largest).
 const MAX_ANSWER_BYTES: usize = 64 << 20;
 
-/// The pooled client; cloning shares the pool.
+/// The pooled clients; cloning shares the pools.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// For the config file's nodes.
+    open: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// For joined nodes: the resolver applies the join rules at every connect.
+    guarded: Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>,
+    /// This proxy's name in `Via`.
+    pub id: ProxyId,
+    /// The join rules in force (loopback allowed? where do we listen?).
+    pub rules: SharedRules,
+    /// How hosts are looked up (a table in tests).
+    pub lookup: Lookup,
 }
 
 /// What a node answered.
@@ -42,6 +59,8 @@ pub struct Answer {
     pub body: Bytes,
     /// From sending the request to the last byte of the answer.
     pub latency: Duration,
+    /// ngrok's error code, when ngrok answered instead of the node (its warning page).
+    pub ngrok_error: Option<String>,
 }
 
 /// Why a node gave no answer.
@@ -101,6 +120,9 @@ pub struct NodeRequest {
     pub path_and_query: String,
     pub body: Bytes,
     pub content_type: Option<HeaderValue>,
+    /// The `Via` the client's request came with (another proxy in front of us), kept so
+    /// a loop through several proxies is seen too.
+    pub via: Option<HeaderValue>,
 }
 
 impl NodeRequest {
@@ -110,6 +132,7 @@ impl NodeRequest {
             path_and_query: path_and_query.into(),
             body: Bytes::new(),
             content_type: None,
+            via: None,
         }
     }
 }
@@ -122,11 +145,39 @@ impl Default for Upstream {
 
 impl Upstream {
     pub fn new() -> Upstream {
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(64)
-            .build(tls::connector());
-        Upstream { client }
+        Upstream::with_lookup(address::system_lookup())
+    }
+
+    /// A client whose joined nodes' hosts are looked up by `lookup` (tests pass a table).
+    pub fn with_lookup(lookup: Lookup) -> Upstream {
+        let rules = SharedRules::default();
+        let resolver = GuardedResolver {
+            lookup: lookup.clone(),
+            rules: rules.clone(),
+        };
+        let builder = || {
+            let mut b = Client::builder(TokioExecutor::new());
+            b.pool_idle_timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(64);
+            b
+        };
+        Upstream {
+            open: builder().build(tls::connector()),
+            guarded: builder().build(tls::wrap(HttpConnector::new_with_resolver(resolver))),
+            id: ProxyId::new(),
+            rules,
+            lookup,
+        }
+    }
+
+    /// The join rules in force now.
+    pub fn rules(&self) -> Rules {
+        *self.rules.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the join rules (a reload, or the proxy starting to listen).
+    pub fn set_rules(&self, change: impl FnOnce(&mut Rules)) {
+        change(&mut self.rules.write().unwrap_or_else(|e| e.into_inner()));
     }
 
     /// Sends `req` to `node`, within `timeout` in all, retrying once on a stale connection.
@@ -147,15 +198,18 @@ impl Upstream {
         loop {
             match tokio::time::timeout_at(deadline, self.once(node, req)).await {
                 Err(_) => return Err(fail(Failure::Timeout(timeout))),
-                Ok(Ok((status, content_type, body))) => {
+                Ok(Ok((status, headers, body))) => {
                     return Ok(Answer {
                         status,
-                        content_type,
+                        content_type: headers.get(CONTENT_TYPE).cloned(),
+                        ngrok_error: headers
+                            .get("ngrok-error-code")
+                            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
                         body,
                         latency: started.elapsed(),
                     })
                 }
-                Ok(Err(e)) if !retried && e.stale => retried = true,
+                Ok(Err(e)) if !retried && (e.never_sent || same_twice(req)) => retried = true,
                 Ok(Err(e)) => return Err(fail(Failure::Down(e.why))),
             }
         }
@@ -165,12 +219,13 @@ impl Upstream {
         &self,
         node: &NodeAddr,
         req: &NodeRequest,
-    ) -> Result<(StatusCode, Option<HeaderValue>, Bytes), SendError> {
+    ) -> Result<(StatusCode, HeaderMap, Bytes), SendError> {
         let uri = format!("{}{}", node.base, req.path_and_query);
         let mut builder = Request::builder()
             .method(req.method.clone())
             .uri(&uri)
             .header("ngrok-skip-browser-warning", "1")
+            .header(VIA, self.id.via(req.via.as_ref()))
             .header(USER_AGENT, concat!("kv-proxy/", env!("CARGO_PKG_VERSION")));
         if let Some(ct) = &req.content_type {
             builder = builder.header(CONTENT_TYPE, ct.clone());
@@ -179,31 +234,39 @@ impl Upstream {
             .body(Full::new(req.body.clone()))
             .map_err(|e| SendError {
                 why: format!("cannot build a request for {uri}: {e}"),
-                stale: false,
+                never_sent: false,
             })?;
-        let res = self.client.request(request).await.map_err(|e| SendError {
-            // A connect error means nothing was sent; anything else on a pooled
-            // connection may be a socket the node closed when it restarted.
-            stale: !e.is_connect(),
+        let sent = if node.joined {
+            self.guarded.request(request).await
+        } else {
+            self.open.request(request).await
+        };
+        let res = sent.map_err(|e| SendError {
+            // Only a failed connect is sure to have sent nothing.
+            never_sent: e.is_connect(),
             why: describe(&e),
         })?;
-        let status = res.status();
-        let content_type = res.headers().get(CONTENT_TYPE).cloned();
-        let body = Limited::new(res.into_body(), MAX_ANSWER_BYTES)
+        let (parts, body) = res.into_parts();
+        let body = Limited::new(body, MAX_ANSWER_BYTES)
             .collect()
             .await
             .map_err(|e| SendError {
                 why: format!("the answer broke off: {e}"),
-                stale: false,
+                never_sent: false,
             })?
             .to_bytes();
-        Ok((status, content_type, body))
+        Ok((parts.status, parts.headers, body))
     }
+}
+
+/// Whether sending `req` twice answers what sending it once does: a read, or a put.
+fn same_twice(req: &NodeRequest) -> bool {
+    matches!(req.method, Method::GET | Method::HEAD) || req.path_and_query.starts_with("/put?")
 }
 
 struct SendError {
     why: String,
-    stale: bool,
+    never_sent: bool,
 }
 
 /// The client's error in a person's words: the innermost cause says what happened
@@ -222,6 +285,9 @@ fn describe(e: &hyper_util::client::legacy::Error) -> String {
             std::io::ErrorKind::ConnectionReset => return "the node reset the connection".into(),
             _ => {}
         }
+    }
+    if let Some(io) = find_io(e).filter(|io| io.kind() == std::io::ErrorKind::PermissionDenied) {
+        return format!("refused by the join rules: {io}");
     }
     if text.to_lowercase().contains("certificate") {
         return format!("TLS failed: {text} (a self-signed certificate needs SSL_CERT_FILE)");

@@ -130,14 +130,22 @@ async fn a_read_falls_through_a_dead_or_empty_first_node() {
     assert_eq!(reply.text(), get(nodes[1].addr, "/get?key=k").await.text());
 }
 
-/// A 404 only when every node that answered says 404; a dead node is listed, not counted.
+/// A 404 only when every node says 404: a node that did not answer may hold the key, so
+/// then the read is unknown (502), each node's outcome listed.
 #[tokio::test]
-async fn a_read_is_404_only_when_every_answering_node_says_so() {
+async fn a_read_is_404_only_when_every_node_says_so() {
     let (nodes, dead, proxy) = replicas_with_kv2_dead().await;
-    let body = get(proxy.addr, "/get?key=nowhere").await.expect_error(404);
+    let body = get(proxy.addr, "/get?key=nowhere").await.expect_error(502);
+    assert!(
+        body["error"].as_str().unwrap().contains("unknown"),
+        "{body}"
+    );
     let outcomes = body["nodes"].as_array().unwrap();
     let statuses: Vec<_> = outcomes.iter().map(|o| o["status"].clone()).collect();
     assert_eq!(statuses, vec![json!(404), json!(502), json!(404)], "{body}");
+    let all = vec![("kv1", url(nodes[0].addr)), ("kv3", url(nodes[1].addr))];
+    let (alive, _) = start_proxy(&yaml("replication", &all, "")).await;
+    get(alive.addr, "/get?key=nowhere").await.expect_error(404);
 
     // A node that answers 500 has not said the key is missing: 502, naming its reason.
     let broken = start_scripted(|_| {

@@ -4,6 +4,10 @@
 //! back, so a value comes back exactly as it was sent and is never parsed into a tree of
 //! allocations. Each pair is one allocation ([`Entry`]), which is what lets a node hold a
 //! million small keys in less memory than redis needs for them (`bench/`).
+//!
+//! Two limits keep a node open to the internet from filling its laptop: a number of keys
+//! and a number of bytes (keys plus values). Past either, writes are refused with 507 and
+//! nothing already stored is evicted.
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -16,15 +20,29 @@ pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 /// The largest value a node stores by default, in bytes of JSON text.
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
 
+/// How many bytes of keys and values a node holds by default (256 MiB): a million
+/// small pairs fit, a terabyte of one-MiB values does not.
+pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
+
+/// The map and what it weighs, changed together under one lock.
+#[derive(Default)]
+struct Store {
+    entries: HashSet<Entry>,
+    /// The bytes of every key and value held: what `--max-bytes` bounds.
+    bytes: usize,
+}
+
 /// A handle to the store; cloning it is cheap and every clone sees the same data.
 #[derive(Clone)]
 pub struct Db {
     /// A std `RwLock`, not tokio's: it is never held across an `.await`, every critical
     /// section is a single map operation, and reads (the common case) run side by side.
-    entries: Arc<RwLock<HashSet<Entry>>>,
+    store: Arc<RwLock<Store>>,
     /// Past this many keys a new key is refused rather than an old one evicted: losing
     /// data silently would teach the wrong lesson.
     max_keys: usize,
+    /// Past this many bytes of keys and values, likewise.
+    max_bytes: usize,
 }
 
 /// Why a write was refused.
@@ -32,24 +50,27 @@ pub struct Db {
 pub enum PutError {
     /// The node already holds `max_keys` keys and this one is new.
     Full { max_keys: usize },
+    /// Storing it would take the node past `max_bytes` of keys and values.
+    OverBudget { used: usize, max_bytes: usize },
 }
 
 impl Db {
-    pub fn new(max_keys: usize) -> Db {
+    pub fn new(max_keys: usize, max_bytes: usize) -> Db {
         Db {
-            entries: Arc::new(RwLock::new(HashSet::new())),
+            store: Arc::new(RwLock::new(Store::default())),
             max_keys,
+            max_bytes,
         }
     }
 
     /// A poisoned lock only means another request panicked mid-operation; every operation
     /// here leaves the map consistent, so the data is still good to serve.
-    fn read(&self) -> RwLockReadGuard<'_, HashSet<Entry>> {
-        self.entries.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, HashSet<Entry>> {
-        self.entries.write().unwrap_or_else(|e| e.into_inner())
+    fn write(&self) -> RwLockWriteGuard<'_, Store> {
+        self.store.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Stores `value` (JSON text) under `key`, replacing any old value. Returns whether
@@ -57,38 +78,60 @@ impl Db {
     pub fn put(&self, key: &str, value: &str) -> Result<bool, PutError> {
         // Packed before the lock is taken, so writers hold it only to swap the entry in.
         let entry = Entry::new(key, value);
-        let mut map = self.write();
-        if map.len() >= self.max_keys && !map.contains(key.as_bytes()) {
+        let mut store = self.write();
+        let old = store.entries.get(key.as_bytes()).map(Entry::weight);
+        if old.is_none() && store.entries.len() >= self.max_keys {
             return Err(PutError::Full {
                 max_keys: self.max_keys,
             });
         }
-        Ok(map.replace(entry).is_none())
+        let used = store.bytes - old.unwrap_or(0);
+        if used + entry.weight() > self.max_bytes {
+            return Err(PutError::OverBudget {
+                used: store.bytes,
+                max_bytes: self.max_bytes,
+            });
+        }
+        store.bytes = used + entry.weight();
+        Ok(store.entries.replace(entry).is_none())
     }
 
     /// The value's JSON text, copied out so the lock is released before the answer is sent.
     pub fn get(&self, key: &str) -> Option<String> {
         self.read()
+            .entries
             .get(key.as_bytes())
             .map(|e| e.value().to_owned())
     }
 
     /// Removes a key; `false` when it was not there.
     pub fn delete(&self, key: &str) -> bool {
-        self.write().remove(key.as_bytes())
+        let mut store = self.write();
+        match store.entries.take(key.as_bytes()) {
+            Some(gone) => {
+                store.bytes -= gone.weight();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes every key and answers how many went.
     pub fn clear(&self) -> usize {
-        let mut map = self.write();
-        let n = map.len();
+        let mut store = self.write();
+        let n = store.entries.len();
         // Replace rather than `clear()`: a demo reset should hand the memory back too.
-        *map = HashSet::new();
+        *store = Store::default();
         n
     }
 
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read().entries.len()
+    }
+
+    /// The bytes of keys and values held, and the most allowed (`--max-bytes`).
+    pub fn bytes(&self) -> (usize, usize) {
+        (self.read().bytes, self.max_bytes)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -98,8 +141,8 @@ impl Db {
     /// Every pair, sorted by key, as (key, value JSON text); `limit` bounds how many are
     /// copied out (the count of all keys comes from [`Db::len`]).
     pub fn sorted(&self, limit: usize) -> Vec<(String, String)> {
-        let map = self.read();
-        let mut entries: Vec<&Entry> = map.iter().collect();
+        let store = self.read();
+        let mut entries: Vec<&Entry> = store.entries.iter().collect();
         entries.sort_unstable_by(|a, b| a.key().cmp(b.key()));
         entries
             .into_iter()
@@ -115,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_full_node_refuses_new_keys_but_updates_old_ones() {
-        let db = Db::new(1);
+        let db = Db::new(1, DEFAULT_MAX_BYTES);
         assert_eq!(db.put("a", "1"), Ok(true));
         assert_eq!(db.put("b", "2"), Err(PutError::Full { max_keys: 1 }));
         assert_eq!(db.put("a", "3"), Ok(false));
@@ -125,7 +168,7 @@ mod tests {
 
     #[test]
     fn sorted_is_sorted_and_bounded() {
-        let db = Db::new(10);
+        let db = Db::new(10, DEFAULT_MAX_BYTES);
         for k in ["c", "a", "b"] {
             db.put(k, "null").unwrap();
         }
@@ -133,5 +176,27 @@ mod tests {
         assert_eq!(keys, ["a", "b"]);
         assert_eq!(db.clear(), 3);
         assert!(db.is_empty());
+        assert_eq!(db.bytes().0, 0);
+    }
+
+    /// The byte budget counts keys and values, refuses what would pass it, lets a value
+    /// shrink or be replaced within it, and gives bytes back on delete.
+    #[test]
+    fn the_byte_budget_holds() {
+        let db = Db::new(100, 10);
+        assert_eq!(db.put("ab", "1234"), Ok(true)); // 6 bytes
+        assert_eq!(
+            db.put("cd", "123456"),
+            Err(PutError::OverBudget {
+                used: 6,
+                max_bytes: 10
+            })
+        );
+        assert_eq!(db.put("ab", "12345678"), Ok(false)); // 10 bytes, replacing 6
+        assert_eq!(db.bytes(), (10, 10));
+        assert_eq!(db.get("cd"), None);
+        assert!(db.delete("ab"));
+        assert_eq!(db.bytes().0, 0);
+        assert_eq!(db.put("cd", "123456"), Ok(true));
     }
 }

@@ -41,6 +41,11 @@ impl Entry {
         std::str::from_utf8(self.key_bytes()).unwrap_or_default()
     }
 
+    /// The bytes of key and value, as the node's byte budget counts them.
+    pub fn weight(&self) -> usize {
+        self.0.len() - LEN
+    }
+
     /// The value's JSON text.
     pub fn value(&self) -> &str {
         std::str::from_utf8(&self.0[LEN + self.key_len()..]).unwrap_or_default()

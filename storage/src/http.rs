@@ -120,8 +120,14 @@ const MAX_DRAIN_BYTES: usize = 64 << 20;
 /// How long draining an oversized body may take.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Reads the whole body, refusing more than `limit` bytes with 413 (and keeping none of it).
-pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, HttpError> {
+/// Reads the whole body, refusing more than `limit` bytes with 413 (and keeping none of
+/// it), and a body that has not all arrived within `timeout` with 408: a client that
+/// declares 4 MiB and stops sending holds a connection for that long, not for ever.
+pub async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, HttpError> {
     let too_large = || {
         HttpError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -146,8 +152,23 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ht
         }
         return Err(too_large());
     }
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut buf = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(HttpError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body did not arrive within {} ms ({} bytes came)",
+                        timeout.as_millis(),
+                        buf.len()
+                    ),
+                ))
+            }
+            Ok(None) => break,
+            Ok(Some(frame)) => frame,
+        };
         let frame = frame.map_err(|e| {
             HttpError::new(
                 StatusCode::BAD_REQUEST,

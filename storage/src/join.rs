@@ -2,9 +2,15 @@
 //! and on Ctrl-C asks to leave, so nobody types thirty URLs into YAML.
 //!
 //! Joining retries with backoff until the proxy answers (it may start after the
-//! students' nodes); a refusal that retrying cannot fix (wrong token, name taken, the
-//! node fails the proxy's API check) is logged once, in a sentence, and joining stops.
+//! students' nodes); a refusal that retrying cannot fix (a wrong token, a bad URL, the
+//! name taken) is logged once, in a sentence with what to do, and joining stops. A
+//! refusal that can change (joining off for now, the class full, the API check failed
+//! while a tunnel comes up) is retried with backoff.
+//!
+//! The proxy hands the node a secret when it joins: the node keeps it (in memory) and
+//! shows it when it leaves or moves to another URL, so nobody else can do that for it.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -59,6 +65,8 @@ pub struct Joining {
     pub advertise: Option<String>,
     /// The port this node listens on.
     pub port: u16,
+    /// The secret the proxy handed out at the last join: it proves the node is itself.
+    secret: Arc<Mutex<Option<String>>>,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
@@ -85,6 +93,7 @@ impl Joining {
             name: name.to_string(),
             advertise,
             port,
+            secret: Arc::default(),
             client: Client::builder(TokioExecutor::new()).build(tls::connector()),
         }
     }
@@ -127,11 +136,21 @@ impl Joining {
         })
     }
 
+    fn secret(&self) -> Option<String> {
+        self.secret
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     async fn join_once(&self) -> Outcome {
-        let body = match &self.advertise {
+        let mut body = match &self.advertise {
             Some(url) => json!({"name": self.name, "url": url}),
             None => json!({"name": self.name, "port": self.port}),
         };
+        if let Some(secret) = self.secret() {
+            body["secret"] = json!(secret);
+        }
         match self.post("/join", body).await {
             Err(why) => Outcome::Retry(why),
             Ok((status, answer)) => {
@@ -142,11 +161,15 @@ impl Joining {
                     .unwrap_or("")
                     .to_string();
                 if status.is_success() {
+                    if let Some(secret) = answer.get("secret").and_then(Value::as_str) {
+                        *self.secret.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(secret.to_string());
+                    }
                     Outcome::Joined(said)
-                } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                } else if can_change(status) {
                     Outcome::Retry(format!("{status} {said}"))
                 } else {
-                    Outcome::Refused(format!("{status}: {said}"))
+                    Outcome::Refused(format!("{status}: {said} ({})", what_to_do(status)))
                 }
             }
         }
@@ -154,7 +177,12 @@ impl Joining {
 
     /// Asks to leave; called on Ctrl-C or SIGTERM, before the node stops.
     pub async fn leave(&self) {
-        match self.post("/leave", json!({"name": self.name})).await {
+        let Some(secret) = self.secret() else {
+            // Never joined: there is nothing to leave.
+            return;
+        };
+        let body = json!({"name": self.name, "secret": secret});
+        match self.post("/leave", body).await {
             Ok((status, _)) if status.is_success() => {
                 tracing::info!("left the class at {}", self.proxy)
             }
@@ -194,9 +222,44 @@ impl Joining {
     }
 }
 
+/// Whether a refusal may turn into a yes by itself: joining off for now (403), the class
+/// full (429), the API check failed (422: a tunnel still coming up), the proxy's own
+/// trouble (5xx). A wrong token, a bad URL or a taken name stay so until a person acts.
+fn can_change(status: StatusCode) -> bool {
+    status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::FORBIDDEN
+                | StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::UNPROCESSABLE_ENTITY
+        )
+}
+
+/// What the student does about a refusal that will not change by itself.
+fn what_to_do(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "check --join-token against the token the teacher gave",
+        StatusCode::CONFLICT => "pick another name with -n, or ask the teacher",
+        StatusCode::BAD_REQUEST => {
+            "check --advertise: the URL ngrok printed, like https://x.ngrok-free.app"
+        }
+        _ => "ask the teacher",
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::check_url;
+    use super::*;
+
+    #[test]
+    fn only_refusals_that_can_change_are_retried() {
+        for s in [403, 422, 429, 500, 502, 503] {
+            assert!(can_change(StatusCode::from_u16(s).unwrap()), "{s}");
+        }
+        for s in [400, 401, 409] {
+            assert!(!can_change(StatusCode::from_u16(s).unwrap()), "{s}");
+        }
+    }
 
     #[test]
     fn join_urls_must_be_http() {

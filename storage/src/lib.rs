@@ -6,7 +6,8 @@
 //! - [`db`]: the data, a map from key to value text; [`entry`]: one pair, packed.
 //! - [`routes`]: the HTTP API, one function per route.
 //! - [`state_page`]: the `/state` page.
-//! - [`server`]: the accept loop and graceful stop, shared with the proxy.
+//! - [`server`]: the accept loop, its limits and graceful stop, shared with the proxy;
+//!   [`send_timeout`]: giving up on a client that stops reading.
 //! - [`http`]: JSON answers and errors, query strings, bodies; shared with the proxy.
 //! - [`settings`]: the command line.
 //! - [`join`]: asking a teacher's proxy to add this node (`--join`), and to drop it on exit.
@@ -17,6 +18,7 @@ pub mod entry;
 pub mod http;
 pub mod join;
 pub mod routes;
+pub mod send_timeout;
 pub mod server;
 pub mod settings;
 pub mod state_page;

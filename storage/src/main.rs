@@ -8,6 +8,12 @@ use storage::{server, Settings};
 async fn main() {
     let settings = Settings::parse();
     let _log = server::init_logging();
+    if settings.join.is_some() && settings.join_token.as_deref().unwrap_or("").is_empty() {
+        eprintln!(
+            "storage: --join needs --join-token (or KV_JOIN_TOKEN): the token the teacher gave the class"
+        );
+        std::process::exit(2);
+    }
     for url in [&settings.join, &settings.advertise].into_iter().flatten() {
         if let Err(why) = storage::join::check_url(url) {
             eprintln!("storage: {why}");

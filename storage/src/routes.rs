@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 
 use crate::db::{Db, PutError};
 use crate::http::{self, HttpError, Response};
-use crate::server::Handler;
+use crate::server::{Handler, Limits};
 use crate::settings::Settings;
 use crate::state_page;
 
@@ -65,6 +65,8 @@ pub struct Node {
     pub db: Db,
     /// Bodies are refused past this many bytes plus room for the `{"value": }` around it.
     pub max_value_bytes: usize,
+    /// Connections, body and send deadlines: what one client may hold of the node.
+    pub limits: Limits,
 }
 
 /// The body a put must carry. Borrowing the value as raw JSON text keeps it byte for byte.
@@ -78,8 +80,9 @@ impl Node {
     pub fn new(settings: &Settings) -> Node {
         Node {
             name: settings.name.clone(),
-            db: Db::new(settings.max_keys),
+            db: Db::new(settings.max_keys, settings.max_bytes),
             max_value_bytes: settings.max_value_bytes,
+            limits: settings.limits(),
         }
     }
 
@@ -102,7 +105,8 @@ impl Node {
         match path.as_str() {
             "/put" => {
                 let key = http::query_key(query.as_deref())?;
-                let body = http::read_body(req, self.max_value_bytes.saturating_add(1024)).await?;
+                let limit = self.max_value_bytes.saturating_add(1024);
+                let body = http::read_body(req, limit, self.limits.body_timeout).await?;
                 self.put(key, &body)
             }
             "/get" => self.get(http::query_key(query.as_deref())?),
@@ -125,26 +129,13 @@ impl Node {
     }
 
     fn put(&self, key: String, body: &[u8]) -> Result<Response, HttpError> {
-        let bad = |why: String| {
+        let value = parse_value(body).map_err(|why| {
             HttpError::new(
                 StatusCode::BAD_REQUEST,
                 format!("{why}; send a JSON body like {{\"value\": \"hello\"}}"),
             )
             .with("key", key.as_str())
-        };
-        let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8".into()))?;
-        // Only an object will do: serde would also read `["x"]` as a struct.
-        if !text.trim_start().starts_with('{') {
-            return Err(bad("the body is not a JSON object".into()));
-        }
-        let parsed: PutBody =
-            serde_json::from_str(text).map_err(|e| bad(format!("the body is not valid: {e}")))?;
-        let value = parsed.value.get();
-        if nesting_depth(value) > MAX_DEPTH {
-            return Err(bad(format!(
-                "the value nests deeper than {MAX_DEPTH} levels of [ and {{"
-            )));
-        }
+        })?;
         if value.len() > self.max_value_bytes {
             return Err(HttpError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -161,6 +152,16 @@ impl Node {
                 StatusCode::OK,
                 &json!({"message": "stored", "key": key, "node": self.name}),
             )),
+            Err(PutError::OverBudget { used, max_bytes }) => Err(HttpError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!(
+                    "node {} is full: it holds {used} bytes of keys and values, and this one \
+                     would pass its budget of {max_bytes} (--max-bytes); delete some or POST /clear",
+                    self.name
+                ),
+            )
+            .with("key", key)
+            .with("node", self.name.as_str())),
             Err(PutError::Full { max_keys }) => Err(HttpError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 format!(
@@ -235,11 +236,32 @@ impl Node {
     }
 
     fn health(&self) -> Response {
+        let (bytes, max_bytes) = self.db.bytes();
         http::json(
             StatusCode::OK,
-            &json!({"status": "ok", "node": self.name, "keys": self.db.len()}),
+            &json!({"status": "ok", "node": self.name, "keys": self.db.len(),
+                    "bytes": bytes, "max_bytes": max_bytes}),
         )
     }
+}
+
+/// The value of a put's body `{"value": V}`, as the JSON text it came as; or why the body
+/// is not that. Pure, so it is fuzzed (`fuzz/`) without a server.
+pub fn parse_value(body: &[u8]) -> Result<&str, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
+    // Only an object will do: serde would also read `["x"]` as a struct.
+    if !text.trim_start().starts_with('{') {
+        return Err("the body is not a JSON object".into());
+    }
+    let parsed: PutBody =
+        serde_json::from_str(text).map_err(|e| format!("the body is not valid: {e}"))?;
+    let value = parsed.value.get();
+    if nesting_depth(value) > MAX_DEPTH {
+        return Err(format!(
+            "the value nests deeper than {MAX_DEPTH} levels of [ and {{"
+        ));
+    }
+    Ok(value)
 }
 
 impl Handler for Node {
@@ -260,6 +282,10 @@ impl Handler for Node {
             started.elapsed().as_micros()
         );
         res
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
     }
 }
 

@@ -3,7 +3,10 @@
 
 use clap::Parser;
 
-use crate::db::{DEFAULT_MAX_KEYS, DEFAULT_MAX_VALUE_BYTES};
+use std::time::Duration;
+
+use crate::db::{DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, DEFAULT_MAX_VALUE_BYTES};
+use crate::server::{self, Limits};
 
 /// An in-memory key-value node over HTTP, for teaching sharding and replication.
 #[derive(Parser, Debug, Clone)]
@@ -29,6 +32,26 @@ pub struct Settings {
     /// The largest value accepted, in bytes of JSON.
     #[arg(long, env = "KV_MAX_VALUE_BYTES", default_value_t = DEFAULT_MAX_VALUE_BYTES)]
     pub max_value_bytes: usize,
+
+    /// How many bytes of keys and values the node holds before it refuses writes with
+    /// 507 (default 256 MiB): anyone with the URL can write, and a laptop is not a disk.
+    #[arg(long, env = "KV_MAX_BYTES", default_value_t = DEFAULT_MAX_BYTES)]
+    pub max_bytes: usize,
+
+    /// A request body must arrive within this many milliseconds (408 otherwise).
+    #[arg(long, env = "KV_BODY_TIMEOUT_MS", default_value_t = server::DEFAULT_BODY_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub body_timeout_ms: u64,
+
+    /// An answer is given up when the client reads nothing of it for this many milliseconds.
+    #[arg(long, env = "KV_SEND_TIMEOUT_MS", default_value_t = server::DEFAULT_SEND_TIMEOUT.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub send_timeout_ms: u64,
+
+    /// Connections served at once; past it, a new connection gets 503 at once.
+    #[arg(long, env = "KV_MAX_CONNECTIONS", default_value_t = server::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_connections: usize,
 
     /// A teacher's proxy to join once listening, e.g. https://teacher.ngrok-free.app
     #[arg(long, env = "KV_JOIN", value_name = "PROXY_URL")]
@@ -59,9 +82,24 @@ impl Settings {
             host: "127.0.0.1".to_string(),
             max_keys: DEFAULT_MAX_KEYS,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            max_bytes: DEFAULT_MAX_BYTES,
+            body_timeout_ms: server::DEFAULT_BODY_TIMEOUT.as_millis() as u64,
+            send_timeout_ms: server::DEFAULT_SEND_TIMEOUT.as_millis() as u64,
+            max_connections: server::DEFAULT_MAX_CONNECTIONS,
             join: None,
             advertise: None,
             join_token: None,
+        }
+    }
+}
+
+impl Settings {
+    /// What the accept loop holds clients to.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            send_timeout: Duration::from_millis(self.send_timeout_ms),
         }
     }
 }

@@ -22,6 +22,9 @@ const MAX_SHOWN_CHARS: usize = 120;
 struct NodeState<'a> {
     name: &'a str,
     count: usize,
+    /// Bytes of keys and values held, and the budget (`--max-bytes`), in MiB for people.
+    used_mib: String,
+    budget_mib: String,
     rows: Vec<Row>,
     max_rows: usize,
 }
@@ -47,9 +50,13 @@ pub fn render(name: &str, db: &Db) -> String {
             }
         })
         .collect();
+    let (used, budget) = db.bytes();
+    let mib = |b: usize| format!("{:.1}", b as f64 / (1024.0 * 1024.0));
     let page = NodeState {
         name,
         count: db.len(),
+        used_mib: mib(used),
+        budget_mib: mib(budget),
         rows,
         max_rows: MAX_ROWS,
     };

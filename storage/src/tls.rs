@@ -53,7 +53,11 @@ pub fn client_config() -> ClientConfig {
 
 /// A connector for `http://` and `https://` URLs alike, with these roots, HTTP/1.1.
 pub fn connector() -> HttpsConnector<HttpConnector> {
-    let mut http = HttpConnector::new();
+    wrap(HttpConnector::new())
+}
+
+/// The same over a connector with a resolver of its own (the proxy's guarded one).
+pub fn wrap<R>(mut http: HttpConnector<R>) -> HttpsConnector<HttpConnector<R>> {
     http.enforce_http(false);
     http.set_nodelay(true);
     hyper_rustls::HttpsConnectorBuilder::new()

@@ -283,9 +283,20 @@ pub async fn join(addr: SocketAddr, token: Option<&str>, name: &str, node_url: &
     .await
 }
 
-/// `POST /leave` with `{"name"}`.
+/// `POST /leave` with `{"name"}` and no secret: what anyone with the class token can send.
 pub async fn leave(addr: SocketAddr, token: Option<&str>, name: &str) -> Reply {
     post_auth(addr, "/leave", token, &json!({"name": name})).await
+}
+
+/// `POST /leave` with `{"name", "secret"}`: what the node itself sends.
+pub async fn leave_with_secret(addr: SocketAddr, name: &str, secret: &Value) -> Reply {
+    post_auth(
+        addr,
+        "/leave",
+        Some(TOKEN),
+        &json!({"name": name, "secret": secret}),
+    )
+    .await
 }
 
 /// The proxy's `GET /config` text, checked to be YAML the proxy loads again.
@@ -320,7 +331,7 @@ pub fn class_config(kv1: &Node, kv2: &Node, extra: &str) -> String {
     yaml(
         "sharding",
         &[("kv1", url(kv1.addr)), ("kv2", url(kv2.addr))],
-        &format!("join_token: {TOKEN}\n{extra}"),
+        &format!("join_token: {TOKEN}\njoin_allow_loopback: true\n{extra}"),
     )
 }
 
