@@ -133,3 +133,36 @@ fn a_bad_join_url_is_refused_at_start() {
         "{said}"
     );
 }
+
+/// `--join` without a token would be refused by the proxy and keep running outside the
+/// class: it is refused at start instead, with what to add.
+#[test]
+fn a_join_without_a_token_is_refused_at_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_storage"))
+        .args(["-n", "alice", "-p", "0", "--join", "http://127.0.0.1:9"])
+        .env_remove("KV_JOIN_TOKEN")
+        .output()
+        .expect("run storage");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("--join-token"), "{said}");
+}
+
+/// `--max-bytes` (and `KV_MAX_BYTES`) is the node's memory budget, shown by `/health`.
+#[tokio::test]
+async fn max_bytes_is_a_flag_and_health_shows_it() {
+    let mut node = Running(
+        storage()
+            .args(["-n", "small", "-p", "0", "--host", "127.0.0.1"])
+            .env("KV_MAX_BYTES", "5000")
+            .spawn()
+            .expect("start storage"),
+    );
+    let port = listening_port(&mut node.0);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let health = common::get(addr, "/health").await.expect_json(200);
+    assert_eq!(
+        (&health["bytes"], &health["max_bytes"]),
+        (&serde_json::json!(0), &serde_json::json!(5000))
+    );
+}
