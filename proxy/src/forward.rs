@@ -17,8 +17,7 @@
 //! Every answer carries `X-Kv-Mode` and `X-Kv-Node` (the node or nodes that answered),
 //! so `curl -i` shows where a key went.
 
-use http_body_util::Full;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 use storage::http::{self, HttpError, Response};
@@ -35,6 +34,47 @@ pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-kv-node");
 pub struct Forwarded {
     pub response: Response,
     pub nodes: Vec<String>,
+    /// Every node the request went to (or skipped), in order, with what came of it: the
+    /// page's feed shows it as `kv1 ✗ timeout → kv2 200`.
+    pub trail: Vec<Step>,
+}
+
+/// One node on a request's way.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Step {
+    pub node: String,
+    /// Its status (`"200"`), or why there was none (`"refused"`, `"timeout"`,
+    /// `"skipped: down"`).
+    pub outcome: String,
+    pub ok: bool,
+}
+
+impl Step {
+    fn of(node: &NodeAddr, result: &Result<Answer, NodeError>) -> Step {
+        let (outcome, ok) = match result {
+            Ok(a) => (a.status.as_u16().to_string(), a.status.is_success()),
+            Err(e) => match &e.failure {
+                crate::upstream::Failure::Timeout(_) => ("timeout".to_string(), false),
+                crate::upstream::Failure::Down(why) if why.starts_with("connection refused") => {
+                    ("refused".to_string(), false)
+                }
+                crate::upstream::Failure::Down(_) => ("failed".to_string(), false),
+            },
+        };
+        Step {
+            node: node.name.clone(),
+            outcome,
+            ok,
+        }
+    }
+
+    fn skipped(node: &NodeAddr) -> Step {
+        Step {
+            node: node.name.clone(),
+            outcome: "skipped: down".into(),
+            ok: false,
+        }
+    }
 }
 
 /// Sends `req` as `plan` says and builds the one answer the client gets.
@@ -55,6 +95,7 @@ pub async fn run(
         return Forwarded {
             response: HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
             nodes: Vec::new(),
+            trail: Vec::new(),
         };
     }
     let mut out = match plan {
@@ -78,13 +119,16 @@ async fn one(
     node: &NodeAddr,
     req: &NodeRequest,
 ) -> Forwarded {
-    let response = match upstream.send(node, req, cluster.timeout).await {
+    let result = upstream.send(node, req, cluster.timeout).await;
+    let trail = vec![Step::of(node, &result)];
+    let response = match result {
         Ok(answer) => as_data(node, answer),
         Err(e) => e.into_http_error().into_response(),
     };
     Forwarded {
         response,
         nodes: vec![node.name.clone()],
+        trail,
     }
 }
 
@@ -125,11 +169,7 @@ fn as_data(node: &NodeAddr, answer: Answer) -> Response {
         .with("node", node.name.as_str())
         .into_response();
     }
-    let mut res = hyper::Response::new(Full::new(answer.body));
-    *res.status_mut() = answer.status;
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
+    http::bytes(answer.status, "application/json", answer.body)
 }
 
 /// One node's outcome, as listed in a replicated write's answer.
@@ -208,14 +248,54 @@ pub async fn fan_out(
     .collect()
 }
 
+/// The nodes of `list` to ask and those to skip: a node marked down (it timed out
+/// lately) is not waited for, unless every node is marked, when all are asked.
+fn skip_marked(upstream: &Upstream, cluster: &Cluster, list: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let (ask, skip): (Vec<usize>, Vec<usize>) = list
+        .iter()
+        .partition(|&&i| !upstream.health.is_down(&cluster.nodes[i].base));
+    if ask.is_empty() {
+        (skip, Vec::new())
+    } else {
+        (ask, skip)
+    }
+}
+
+/// A node that was not asked because it is marked down.
+fn skipped(upstream: &Upstream, node: &NodeAddr) -> Value {
+    let since = upstream.health.down_since(&node.base).unwrap_or(0);
+    let labels = crate::metrics::NodeLabels {
+        node: node.name.clone(),
+    };
+    upstream.skipped.get_or_create(&labels).inc();
+    json!({"node": node.name, "url": node.url, "ok": false, "skipped": true,
+           "error": format!("skipped: down since {} (it timed out; probed in the background)", clock(since))})
+}
+
+/// `HH:MM:SS` UTC of a time in ms since the epoch, for "down since".
+pub fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{:02}:{:02}:{:02} UTC", s / 3600 % 24, s / 60 % 60, s % 60)
+}
+
 async fn all(
     upstream: &Upstream,
     cluster: &Cluster,
     list: &[usize],
     req: NodeRequest,
 ) -> Forwarded {
-    let results = fan_out(upstream, cluster, list, &req).await;
-    let outcomes: Vec<Value> = results.iter().map(|(n, r)| outcome(n, r)).collect();
+    let (ask, mut skip) = skip_marked(upstream, cluster, list);
+    let mut results = fan_out(upstream, cluster, &ask, &req).await;
+    let stored_any = results
+        .iter()
+        .any(|(_, r)| r.as_ref().is_ok_and(|a| a.status.is_success()));
+    if !stored_any && !skip.is_empty() {
+        // It cannot succeed without the marked nodes: ask them after all.
+        results.extend(fan_out(upstream, cluster, &skip, &req).await);
+        skip.clear();
+    }
+    let mut outcomes: Vec<Value> = results.iter().map(|(n, r)| outcome(n, r)).collect();
+    outcomes.extend(skip.iter().map(|&i| skipped(upstream, &cluster.nodes[i])));
     let stored: Vec<String> = results
         .iter()
         .filter(|(_, r)| r.as_ref().is_ok_and(|a| a.status.is_success()))
@@ -263,7 +343,13 @@ async fn all(
     } else {
         stored
     };
-    Forwarded { response, nodes }
+    let mut trail: Vec<Step> = results.iter().map(|(n, r)| Step::of(n, r)).collect();
+    trail.extend(skip.iter().map(|&i| Step::skipped(&cluster.nodes[i])));
+    Forwarded {
+        response,
+        nodes,
+        trail,
+    }
 }
 
 /// A task that panicked: reported like a node that failed, so the answer is still whole.
@@ -282,14 +368,19 @@ async fn first_found(
     req: &NodeRequest,
 ) -> Forwarded {
     let mut tried: Vec<(&NodeAddr, Result<Answer, NodeError>)> = Vec::new();
-    for &i in list {
+    // Nodes marked down are asked last: the next replica answers at once.
+    let (up, down) = skip_marked(upstream, cluster, list);
+    for i in up.into_iter().chain(down) {
         let node = &cluster.nodes[i];
         let result = upstream.send(node, req, cluster.timeout).await;
         if let Ok(answer) = &result {
             if answer.status == StatusCode::OK {
+                let mut trail: Vec<Step> = tried.iter().map(|(n, r)| Step::of(n, r)).collect();
+                trail.push(Step::of(node, &result));
                 return Forwarded {
                     response: as_data(node, answer.clone()),
                     nodes: vec![node.name.clone()],
+                    trail,
                 };
             }
         }
@@ -323,6 +414,7 @@ async fn first_found(
     Forwarded {
         response,
         nodes: tried.iter().map(|(n, _)| n.name.clone()).collect(),
+        trail: tried.iter().map(|(n, r)| Step::of(n, r)).collect(),
     }
 }
 

@@ -5,34 +5,40 @@
 //! - [`routes`]: the HTTP API; checks the request, asks the mode for a plan.
 //! - [`mode`]: one file per mode, each saying which nodes, in what order.
 //! - [`forward`]: carries a plan out and turns the nodes' answers into one.
-//! - [`upstream`]: the pooled HTTP(S) client, timeouts, retries, errors that name nodes.
+//! - [`upstream`]: the pooled HTTP(S) client, timeouts, retries, errors that name nodes;
+//!   [`health`]: which nodes timed out lately, so the next requests need not wait.
 //! - [`each`]: one thing done to many nodes at once (replicated writes, pages, doctor).
 //! - [`cluster`]: the nodes in force, swapped whole by [`reload`] and [`join`].
 //! - [`overview`], [`state_page`], [`explain`], [`recent`]: what the /state page shows.
 //! - [`config`]: the YAML file and every check on it.
 //! - [`guard`], [`hops`], [`address`], [`secret`]: what keeps a proxy open to the
 //!   internet safe: who may write or clear, no loops, where joined nodes may be.
-//! - [`gathered`]: every node's data fetched once, shared by the pages and `/dump`.
+//! - [`snapshot`]: every node swept once for every viewer; [`events`] pushes each sweep
+//!   to open pages; [`divergence`]: where replicas disagree; [`metrics`]: `/metrics`.
 //! - [`demo`]: the whole classroom demo in one process; [`doctor`]: checks a node.
 
 pub mod address;
 pub mod cluster;
 pub mod config;
 pub mod demo;
+pub mod divergence;
 pub mod doctor;
 pub mod each;
+pub mod events;
 pub mod explain;
 pub mod forward;
-pub mod gathered;
 pub mod guard;
+pub mod health;
 pub mod hops;
 pub mod join;
+pub mod metrics;
 pub mod mode;
 pub mod overview;
 pub mod recent;
 pub mod reload;
 pub mod routes;
 pub mod secret;
+pub mod snapshot;
 pub mod state_page;
 pub mod upstream;
 
@@ -43,9 +49,10 @@ use tokio::net::TcpListener;
 
 use crate::cluster::Live;
 use crate::config::Config;
-use crate::gathered::Gatherer;
 use crate::guard::Throttle;
+use crate::metrics::Metrics;
 use crate::recent::Recent;
+use crate::snapshot::Snapshots;
 use crate::upstream::Upstream;
 
 /// Everything the proxy holds: which nodes, a client to reach them, the last requests.
@@ -54,8 +61,10 @@ pub struct Proxy {
     pub live: Live,
     pub upstream: Upstream,
     pub recent: Recent,
-    /// Every node's data, gathered once for every viewer.
-    pub gatherer: Gatherer,
+    /// Every node's data, swept once for every viewer.
+    pub snapshots: Snapshots,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Metrics,
     /// Wrong tokens per client.
     pub throttle: Throttle,
 }
@@ -73,7 +82,8 @@ impl Proxy {
             live: Live::new(config),
             upstream,
             recent: Recent::default(),
-            gatherer: Gatherer::default(),
+            snapshots: Snapshots::default(),
+            metrics: Metrics::default(),
             throttle: Throttle::default(),
         }
     }
@@ -86,7 +96,9 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Futu
     if let Ok(own) = listener.local_addr() {
         proxy.upstream.set_rules(|r| r.own = Some(own));
     }
+    let sweeper = snapshot::keep_fresh(Arc::downgrade(&proxy));
     storage::server::run(listener, proxy, shutdown).await;
+    sweeper.abort();
 }
 
 /// What a teacher needs on start: the mode, the nodes, and the URLs to open.

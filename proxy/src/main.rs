@@ -53,10 +53,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _log = server::init_logging();
+    // The doctor prints its own report (JSON with --json): no log lines among it.
     if let Some(Command::Doctor(args)) = cli.command {
         return doctor::main(args).await;
     }
+    let _log = server::init_logging();
     if cli.demo {
         if mode::by_name(&cli.mode).is_none() {
             return fail(&format!(

@@ -29,8 +29,14 @@ pub struct NodeView {
     pub latency_ms: u64,
     /// How many keys it says it holds (when it has `/dump`).
     pub count: Option<usize>,
-    /// Its pairs, sorted by key, values as JSON text.
+    /// Its pairs (all, or the first by key for a summary), sorted by key, values as JSON text.
     pub pairs: Vec<(String, String)>,
+    /// Values a summary cut short (their pairs hold the first characters, as a JSON
+    /// string), with their full size in bytes.
+    pub cut: std::collections::HashMap<String, usize>,
+    /// The digest of everything it holds, when it sends one (our nodes do): a changed
+    /// digest is what makes a full gather worth its cost.
+    pub digest: Option<String>,
     /// A node without `/dump`: its own /state page, shown sandboxed.
     pub foreign_html: Option<String>,
     /// Why it is shown as down (or why its data could not be read).
@@ -41,15 +47,41 @@ pub struct NodeView {
 #[derive(Deserialize)]
 struct Dump {
     count: Option<usize>,
+    digest: Option<String>,
     data: BTreeMap<String, Box<RawValue>>,
+    #[serde(default)]
+    cut: std::collections::HashMap<String, usize>,
 }
 
-/// Fetches every node of `cluster` concurrently.
-pub async fn gather(upstream: &Upstream, cluster: &Cluster) -> Vec<NodeView> {
+/// How much of a long value a summary carries: a card shows 120 characters.
+pub const PREVIEW_BYTES: usize = 200;
+
+/// How much of each node to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// The count, the digest and the first `n` pairs by key (`/dump?limit=n`): what a
+    /// card shows, cheap for the node whatever it holds.
+    Summary(usize),
+    /// Every pair (`/dump`): for the merged `/dump`, a filter, and divergence.
+    Everything,
+}
+
+/// Fetches every node of `cluster` concurrently. A node marked down (it timed out lately)
+/// is not asked: it is shown down, and the background probe tells when it is back.
+pub async fn gather(upstream: &Upstream, cluster: &Cluster, depth: Depth) -> Vec<NodeView> {
     let (upstream, timeout) = (upstream.clone(), cluster.timeout);
     each_node(cluster.nodes.clone(), move |node| {
         let upstream = upstream.clone();
-        async move { view(&upstream, node, timeout).await }
+        async move {
+            if let Some(since) = upstream.health.down_since(&node.base) {
+                let why = format!(
+                    "down since {}: it did not answer within the timeout; probed in the background",
+                    crate::forward::clock(since)
+                );
+                return down(node, 0, why);
+            }
+            view(&upstream, node, timeout, depth).await
+        }
     })
     .await
     .into_iter()
@@ -64,32 +96,55 @@ fn down(node: NodeAddr, latency_ms: u64, error: String) -> NodeView {
         latency_ms,
         count: None,
         pairs: Vec::new(),
+        cut: Default::default(),
+        digest: None,
         foreign_html: None,
         error: Some(error),
     }
 }
 
-async fn view(upstream: &Upstream, node: NodeAddr, timeout: std::time::Duration) -> NodeView {
+async fn view(
+    upstream: &Upstream,
+    node: NodeAddr,
+    timeout: std::time::Duration,
+    depth: Depth,
+) -> NodeView {
     let started = Instant::now();
     let ms = || started.elapsed().as_millis() as u64;
-    let answer = match upstream
-        .send(&node, &NodeRequest::get("/dump"), timeout)
-        .await
-    {
+    let path = match depth {
+        Depth::Summary(n) => format!("/dump?limit={n}&preview={PREVIEW_BYTES}"),
+        Depth::Everything => "/dump".to_string(),
+    };
+    let answer = match upstream.send(&node, &NodeRequest::get(path), timeout).await {
         Ok(a) => a,
         Err(e) => return down(node, ms(), e.reason()),
     };
+    if answer.status == StatusCode::LOOP_DETECTED {
+        let why =
+            "a loop: this URL leads back to this proxy (or a proxy already asked), not to a node"
+                .into();
+        return down(node, ms(), why);
+    }
     if answer.status == StatusCode::OK {
         if let Ok(dump) = serde_json::from_slice::<Dump>(&answer.body) {
+            let total = dump.data.len();
+            let shown = match depth {
+                Depth::Summary(n) => n,
+                Depth::Everything => usize::MAX,
+            };
+            // A node that ignores `limit` sends everything: keep what a summary keeps.
             let pairs: Vec<(String, String)> = dump
                 .data
                 .into_iter()
+                .take(shown)
                 .map(|(k, v)| (k, v.get().to_string()))
                 .collect();
             return NodeView {
                 latency_ms: answer.latency.as_millis() as u64,
                 up: true,
-                count: Some(dump.count.unwrap_or(pairs.len())),
+                count: Some(dump.count.unwrap_or(total)),
+                digest: dump.digest,
+                cut: dump.cut,
                 pairs,
                 foreign_html: None,
                 error: None,
@@ -117,6 +172,8 @@ async fn view(upstream: &Upstream, node: NodeAddr, timeout: std::time::Duration)
                 up: true,
                 count: None,
                 pairs: Vec::new(),
+                cut: Default::default(),
+                digest: None,
                 foreign_html: Some(html),
                 error: None,
                 node,

@@ -23,6 +23,8 @@ pub struct Entry {
     pub key: String,
     /// The node or nodes that answered.
     pub nodes: Vec<String>,
+    /// Every node asked or skipped, in order, with what came of it.
+    pub trail: Vec<crate::forward::Step>,
     pub status: u16,
     pub ms: f64,
 }
@@ -39,7 +41,15 @@ pub struct Recent {
 }
 
 impl Recent {
-    pub fn record(&self, method: &str, key: &str, nodes: Vec<String>, status: u16, ms: f64) {
+    pub fn record(
+        &self,
+        method: &str,
+        key: &str,
+        nodes: Vec<String>,
+        trail: Vec<crate::forward::Step>,
+        status: u16,
+        ms: f64,
+    ) {
         let at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -63,6 +73,7 @@ impl Recent {
             method: method.to_string(),
             key,
             nodes,
+            trail,
             status,
             ms,
         });

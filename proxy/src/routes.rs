@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, VIA};
+use hyper::header::{HeaderValue, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER, VIA};
 use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 use storage::http::{self, HttpError, Response};
@@ -24,7 +23,27 @@ use crate::cluster::Cluster;
 use crate::forward::{self, Forwarded};
 use crate::mode::{Op, Plan};
 use crate::upstream::NodeRequest;
-use crate::{explain, guard, state_page, Proxy};
+use crate::{events, explain, guard, state_page, Proxy};
+
+/// Every route the proxy answers, for `/metrics`' labels.
+const ROUTES: &[&str] = &[
+    "/put",
+    "/get",
+    "/delete",
+    "/clear",
+    "/join",
+    "/leave",
+    "/dump",
+    "/health",
+    "/state",
+    "/state.json",
+    "/state.js",
+    "/events",
+    "/metrics",
+    "/explain",
+    "/config",
+    "/",
+];
 
 /// The largest request body forwarded: a node's default value limit (1 MiB) with room
 /// to spare, so a node configured for larger values still gets to say no itself.
@@ -43,8 +62,8 @@ impl Proxy {
             "/delete" => &[Method::DELETE, Method::POST],
             "/clear" => &[Method::POST, Method::DELETE],
             "/join" | "/leave" => &[Method::POST],
-            "/get" | "/dump" | "/health" | "/state" | "/state.json" | "/state.js" | "/explain"
-            | "/config" | "/" => &[Method::GET, Method::HEAD],
+            "/get" | "/dump" | "/health" | "/state" | "/state.json" | "/state.js" | "/events"
+            | "/metrics" | "/explain" | "/config" | "/" => &[Method::GET, Method::HEAD],
             _ => return Err(http::no_route(&path)),
         };
         if !allowed.contains(&method) {
@@ -62,6 +81,7 @@ impl Proxy {
             self.admin_only(&cluster, &req, peer)?;
         }
         let via = req.headers().get(VIA).cloned();
+        let req_etag = req.headers().get(IF_NONE_MATCH).cloned();
         match path.as_str() {
             "/put" | "/get" | "/delete" => {
                 let key = http::query_key(query.as_deref())?;
@@ -82,7 +102,7 @@ impl Proxy {
                     via,
                 };
                 if op == Op::Write {
-                    self.gatherer.wrote();
+                    self.snapshots.wrote();
                 }
                 Ok(forward::run(&self.upstream, &cluster, plan, node_req).await)
             }
@@ -93,7 +113,7 @@ impl Proxy {
                     via,
                     ..NodeRequest::get("/clear")
                 };
-                self.gatherer.wrote();
+                self.snapshots.wrote();
                 Ok(forward::run(&self.upstream, &cluster, plan, node_req).await)
             }
             "/dump" => Ok(local(self.dump(&cluster).await)),
@@ -101,10 +121,16 @@ impl Proxy {
             "/state" => Ok(local(http::html(state_page::render(self, &cluster).await))),
             "/state.json" => {
                 let filter = http::query_param(query.as_deref(), "filter")?.unwrap_or_default();
-                let snapshot = state_page::snapshot(self, &cluster, &filter).await;
-                let text = serde_json::to_string(&snapshot).unwrap_or_default();
-                Ok(local(http::json_text(StatusCode::OK, text)))
+                if !filter.is_empty() {
+                    let snapshot = state_page::filtered(self, &cluster, &filter).await;
+                    let text = serde_json::to_string(&snapshot).unwrap_or_default();
+                    return Ok(local(http::json_text(StatusCode::OK, text)));
+                }
+                let sweep = self.snapshots.fresh(self, &cluster).await;
+                Ok(local(cached(&req_etag, &sweep.etag, &sweep.json)))
             }
+            "/events" => Ok(local(events::stream(&self.snapshots))),
+            "/metrics" => Ok(local(self.metrics.render(self))),
             "/state.js" => Ok(local(state_page::script())),
             "/explain" => {
                 let key = http::query_key(query.as_deref())?;
@@ -151,38 +177,34 @@ impl Proxy {
     /// Every node's pairs merged: each key with its value and the nodes that hold it.
     /// Built once per gather and shared by every request that asks meanwhile.
     async fn dump(&self, cluster: &Arc<Cluster>) -> Response {
-        let gathered = self.gatherer.get(&self.upstream, cluster).await;
+        let gathered = self.snapshots.full(self, cluster).await;
         let body = gathered
             .dump
             .get_or_init(|| Bytes::from(dump_json(cluster, &gathered.views).to_string()))
             .clone();
-        let mut res = hyper::Response::new(Full::new(body));
-        res.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        res
+        http::bytes(StatusCode::OK, "application/json", body)
     }
 
-    /// The proxy is up; each node's own `/health`, or why it failed.
-    async fn health(&self, cluster: &Cluster) -> Response {
-        let all: Vec<usize> = (0..cluster.nodes.len()).collect();
-        let results =
-            forward::fan_out(&self.upstream, cluster, &all, &NodeRequest::get("/health")).await;
-        let nodes: Vec<Value> = results
+    /// The proxy is up; each node up or down, with its count, from the latest sweep.
+    async fn health(&self, cluster: &Arc<Cluster>) -> Response {
+        let sweep = self.snapshots.fresh(self, cluster).await;
+        let nodes: Vec<Value> = sweep
+            .views
             .iter()
-            .map(|(node, r)| match r {
-                Ok(a) => json!({"name": node.name, "url": node.url, "joined": node.joined,
-                                "up": a.status.is_success(), "status": a.status.as_u16(),
-                                "ms": a.latency.as_millis() as u64,
-                                "health": serde_json::from_slice::<Value>(&a.body).unwrap_or(Value::Null)}),
-                Err(e) => json!({"name": node.name, "url": node.url, "joined": node.joined,
-                                 "up": false, "error": e.reason()}),
+            .map(|v| {
+                let down_since = self.upstream.health.down_since(&v.node.base);
+                json!({"name": v.node.name, "url": v.node.url, "joined": v.node.joined,
+                       "up": v.up, "ms": v.latency_ms, "keys": v.count, "error": v.error,
+                       "marked_down_since_ms": down_since,
+                       "health": {"node": v.node.name, "keys": v.count}})
             })
             .collect();
-        let up = nodes.iter().filter(|n| n["up"] == json!(true)).count();
+        let up = sweep.views.iter().filter(|v| v.up).count();
         http::json(
             StatusCode::OK,
             &json!({"status": "ok", "mode": cluster.mode.name(), "nodes_up": up,
-                    "nodes_total": nodes.len(), "nodes": nodes}),
+                    "nodes_total": nodes.len(), "nodes": nodes,
+                    "snapshot_age_ms": sweep.at.elapsed().as_millis() as u64}),
         )
     }
 
@@ -219,7 +241,26 @@ fn local(response: Response) -> Forwarded {
     Forwarded {
         response,
         nodes: Vec::new(),
+        trail: Vec::new(),
     }
+}
+
+/// A body already built, with its ETag; 304 when the client has it already.
+fn cached(asked: &Option<HeaderValue>, etag: &str, body: &Bytes) -> Response {
+    let mut res = if asked
+        .as_ref()
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        let mut res = http::bytes(StatusCode::NOT_MODIFIED, "application/json", Bytes::new());
+        res.headers_mut().remove(CONTENT_TYPE);
+        res
+    } else {
+        http::bytes(StatusCode::OK, "application/json", body.clone())
+    };
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        res.headers_mut().insert(ETAG, v);
+    }
+    res
 }
 
 /// An error as an answer; a 429 says when to try again.
@@ -243,20 +284,48 @@ impl Handler for Proxy {
             tracing::warn!("{method} {path}: {why}");
             return HttpError::new(StatusCode::LOOP_DETECTED, why).into_response();
         }
+        let watching = matches!(path.as_str(), "/state" | "/state.json" | "/events");
+        if watching {
+            self.metrics.viewed(guard::client(peer, req.headers()));
+        }
         let out = self
             .route(req, peer)
             .await
             .unwrap_or_else(|e| local(error_response(e)));
-        let status = out.response.status().as_u16();
+        let status = out.response.status();
         let ms = started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(
-            "{method} {path} key={:?} -> {status} via [{}] in {ms:.1} ms",
+        let proxied = matches!(path.as_str(), "/put" | "/get" | "/delete" | "/clear");
+        let line = format_args!(
+            "{method} {path} key={:?} -> {} via [{}] in {ms:.1} ms",
             http::key_for_log(&key),
+            status.as_u16(),
             out.nodes.join(",")
         );
-        if matches!(path.as_str(), "/put" | "/get" | "/delete" | "/clear") {
-            self.recent
-                .record(method.as_str(), &key, out.nodes, status, ms);
+        // Pages poll every second: with thirty phones watching, their lines would bury
+        // the requests and joins a teacher reads. They log at debug.
+        if watching || matches!(path.as_str(), "/state.js" | "/health" | "/metrics") {
+            tracing::debug!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
+        // Known routes by name; anything else is one label, so a scan of random paths
+        // cannot grow the metrics without bound.
+        let route = if ROUTES.contains(&path.as_str()) {
+            path.as_str()
+        } else {
+            "other"
+        };
+        let mode = self.live.get().mode.name();
+        self.metrics.request(route, mode, &out.nodes, status);
+        if proxied {
+            self.recent.record(
+                method.as_str(),
+                &key,
+                out.nodes,
+                out.trail,
+                status.as_u16(),
+                ms,
+            );
         }
         out.response
     }

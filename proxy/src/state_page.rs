@@ -4,22 +4,21 @@
 //! the nodes disagree.
 //!
 //! The same [`Snapshot`] is rendered once on the server (askama, so the page works
-//! without JavaScript) and served as `/state.json`, which the page polls every second
-//! to update itself; the script writes text only (`textContent`), never markup.
+//! without JavaScript) and served as `/state.json` and `/events`, which keep the page up
+//! to date; the script writes text only (`textContent`), never markup. A snapshot is
+//! built once per sweep of the nodes ([`crate::snapshot`]) and shared by every viewer.
 
-use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use askama::Template;
 use serde::Serialize;
 
 use crate::cluster::Cluster;
+use crate::divergence::Divergence;
 use crate::overview::NodeView;
 use crate::recent::Entry;
+use crate::snapshot::KEYS_PER_CARD;
 use crate::Proxy;
-
-/// Keys listed per card; the count above them is always the full one.
-const KEYS_PER_CARD: usize = 300;
 
 /// One colour per node, in config order, repeating past the end.
 const COLOURS: &[&str] = &[
@@ -28,8 +27,10 @@ const COLOURS: &[&str] = &[
 ];
 
 /// Everything the page shows, at one moment.
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 pub struct Snapshot {
+    /// When the nodes were asked, in ms since the epoch: the page shows the age.
+    swept_at_ms: u64,
     mode: String,
     rule: String,
     n: usize,
@@ -46,7 +47,7 @@ pub struct Snapshot {
     filter: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct Card {
     name: String,
     url: String,
@@ -62,21 +63,12 @@ struct Card {
     error: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct Pair {
     key: String,
     value: String,
     /// The value's full size in bytes when it was cut for the page.
     cut_from: Option<usize>,
-}
-
-/// A key the replicas disagree on: missing on some, or with different values.
-#[derive(Serialize)]
-struct Divergence {
-    key: String,
-    missing_on: Vec<String>,
-    /// Node name → value, when the values differ.
-    values: BTreeMap<String, String>,
 }
 
 #[derive(Template)]
@@ -86,24 +78,32 @@ struct Page<'a> {
     json: String,
 }
 
-/// Builds the snapshot from the latest gather of every node (shared with the other
-/// viewers); `filter` keeps the keys containing it.
-pub async fn snapshot(proxy: &Proxy, cluster: &Arc<Cluster>, filter: &str) -> Snapshot {
-    let gathered = proxy.gatherer.get(&proxy.upstream, cluster).await;
-    let views = &gathered.views;
+/// The page's data with the cards' keys narrowed to those containing `filter`: from
+/// a full gather (the summaries hold only the first keys of each node), shared with
+/// every request in flight.
+pub async fn filtered(proxy: &Proxy, cluster: &Arc<Cluster>, filter: &str) -> Snapshot {
+    let sweep = proxy.snapshots.fresh(proxy, cluster).await;
+    let full = proxy.snapshots.full(proxy, cluster).await;
+    build(proxy, cluster, &full.views, &sweep.divergent, filter)
+}
+
+/// The page's data from every node's view; `filter` keeps the keys containing it.
+pub fn build(
+    proxy: &Proxy,
+    cluster: &Cluster,
+    views: &[NodeView],
+    divergent: &Arc<Vec<Divergence>>,
+    filter: &str,
+) -> Snapshot {
     let recent_keys = proxy.recent.keys();
     let total_keys: usize = views.iter().filter_map(|v| v.count).sum();
-    let divergent = if cluster.mode.name() == "replication" {
-        divergence(views)
-    } else {
-        Vec::new()
-    };
     let nodes = views
         .iter()
         .enumerate()
         .map(|(i, v)| card(i, v, total_keys, &recent_keys, filter))
         .collect();
     Snapshot {
+        swept_at_ms: crate::health::now_ms(),
         mode: cluster.mode.name().to_string(),
         rule: cluster.mode.rule().to_string(),
         n: cluster.nodes.len(),
@@ -111,7 +111,7 @@ pub async fn snapshot(proxy: &Proxy, cluster: &Arc<Cluster>, filter: &str) -> Sn
         total_keys,
         nodes,
         recent: proxy.recent.list(),
-        divergent,
+        divergent: divergent.to_vec(),
         notice: proxy.recent.notice(),
         filter: filter.to_string(),
     }
@@ -138,7 +138,14 @@ fn card(i: usize, v: &NodeView, total: usize, recent_keys: &[String], filter: &s
         .into_iter()
         .take(KEYS_PER_CARD)
         .map(|(key, value)| {
-            let (value, cut_from) = storage::state_page::shorten(value.clone());
+            let (value, cut_from) = match v.cut.get(key) {
+                // The node sent the start of a long value: show it as such.
+                Some(&full) => {
+                    let start: String = serde_json::from_str(value).unwrap_or_default();
+                    (storage::state_page::shorten(start).0, Some(full))
+                }
+                None => storage::state_page::shorten(value.clone()),
+            };
             Pair {
                 key: key.clone(),
                 value,
@@ -164,66 +171,14 @@ fn card(i: usize, v: &NodeView, total: usize, recent_keys: &[String], filter: &s
     }
 }
 
-/// The keys the nodes that answered with data disagree on.
-fn divergence(views: &[NodeView]) -> Vec<Divergence> {
-    let readable: Vec<&NodeView> = views.iter().filter(|v| v.up && v.count.is_some()).collect();
-    if readable.len() < 2 {
-        return Vec::new();
-    }
-    let maps: Vec<BTreeMap<&str, &str>> = readable
-        .iter()
-        .map(|v| {
-            v.pairs
-                .iter()
-                .map(|(k, val)| (k.as_str(), val.as_str()))
-                .collect()
-        })
-        .collect();
-    let keys: HashSet<&str> = maps.iter().flat_map(|m| m.keys().copied()).collect();
-    let mut keys: Vec<&str> = keys.into_iter().collect();
-    keys.sort_unstable();
-    let mut out = Vec::new();
-    for key in keys {
-        let missing_on: Vec<String> = readable
-            .iter()
-            .zip(&maps)
-            .filter(|(_, m)| !m.contains_key(key))
-            .map(|(v, _)| v.node.name.clone())
-            .collect();
-        let values: BTreeMap<String, String> = readable
-            .iter()
-            .zip(&maps)
-            .filter_map(|(v, m)| m.get(key).map(|val| (v.node.name.clone(), val.to_string())))
-            .collect();
-        let distinct: HashSet<&String> = values.values().collect();
-        if !missing_on.is_empty() || distinct.len() > 1 {
-            let values = if distinct.len() > 1 {
-                values
-            } else {
-                BTreeMap::new()
-            };
-            out.push(Divergence {
-                key: key.to_string(),
-                missing_on,
-                values,
-            });
-        }
-        if out.len() == 100 {
-            break;
-        }
-    }
-    out
-}
-
-/// The whole page, rendered on the server.
+/// The whole page, rendered on the server from the latest sweep.
 pub async fn render(proxy: &Proxy, cluster: &Arc<Cluster>) -> String {
-    let s = snapshot(proxy, cluster, "").await;
+    let sweep = proxy.snapshots.fresh(proxy, cluster).await;
+    let s = &sweep.page;
     // The first snapshot rides along for the script; every `<` is escaped (as JSON's
     // `\u003c`) so no value can close the script element early.
-    let json = serde_json::to_string(&s)
-        .unwrap_or_default()
-        .replace('<', "\\u003c");
-    Page { s: &s, json }
+    let json = String::from_utf8_lossy(&sweep.json).replace('<', "\\u003c");
+    Page { s, json }
         .render()
         .unwrap_or_else(|e| format!("the page failed to render: {e}"))
 }

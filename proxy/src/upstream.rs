@@ -16,6 +16,7 @@
 //! - A failure names the node, its URL and what happened, in words for a person.
 
 use std::error::Error as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,6 +31,7 @@ use storage::http::HttpError;
 
 use crate::address::{self, GuardedResolver, Lookup, Rules, SharedRules};
 use crate::cluster::NodeAddr;
+use crate::health::{Health, Marked};
 use crate::hops::ProxyId;
 use storage::tls;
 
@@ -49,6 +51,15 @@ pub struct Upstream {
     pub rules: SharedRules,
     /// How hosts are looked up (a table in tests).
     pub lookup: Lookup,
+    /// Which nodes timed out lately ([`crate::health`]), by URL.
+    pub health: Arc<Health>,
+    /// Seconds per answer, by node, for `/metrics`.
+    pub latency: crate::metrics::Latency,
+    /// Requests a node was skipped for, marked down, for `/metrics`.
+    pub skipped: prometheus_client::metrics::family::Family<
+        crate::metrics::NodeLabels,
+        prometheus_client::metrics::counter::Counter,
+    >,
 }
 
 /// What a node answered.
@@ -167,6 +178,9 @@ impl Upstream {
             id: ProxyId::new(),
             rules,
             lookup,
+            health: Arc::default(),
+            latency: crate::metrics::latency_family(),
+            skipped: Default::default(),
         }
     }
 
@@ -197,8 +211,26 @@ impl Upstream {
         let mut retried = false;
         loop {
             match tokio::time::timeout_at(deadline, self.once(node, req)).await {
-                Err(_) => return Err(fail(Failure::Timeout(timeout))),
+                Err(_) => {
+                    if self.health.timed_out(&node.base) == Marked::Newly {
+                        tracing::warn!(
+                            "node {} ({}) did not answer within {} ms: marked down, probed in the background",
+                            node.name,
+                            node.url,
+                            timeout.as_millis()
+                        );
+                    }
+                    self.probe(node, timeout);
+                    return Err(fail(Failure::Timeout(timeout)));
+                }
                 Ok(Ok((status, headers, body))) => {
+                    self.health.answered(&node.base);
+                    let labels = crate::metrics::NodeLabels {
+                        node: node.name.clone(),
+                    };
+                    self.latency
+                        .get_or_create(&labels)
+                        .observe(started.elapsed().as_secs_f64());
                     return Ok(Answer {
                         status,
                         content_type: headers.get(CONTENT_TYPE).cloned(),
@@ -207,12 +239,39 @@ impl Upstream {
                             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
                         body,
                         latency: started.elapsed(),
-                    })
+                    });
                 }
                 Ok(Err(e)) if !retried && (e.never_sent || same_twice(req)) => retried = true,
                 Ok(Err(e)) => return Err(fail(Failure::Down(e.why))),
             }
         }
+    }
+
+    /// Probes a node marked down, in the background, until it answers: one task per
+    /// node, waiting the back-off between tries.
+    fn probe(&self, node: &NodeAddr, timeout: Duration) {
+        if !self.health.start_probe(&node.base) {
+            return;
+        }
+        let (upstream, node) = (self.clone(), node.clone());
+        tokio::spawn(async move {
+            while let Some(wait) = upstream.health.next_probe(&node.base) {
+                tokio::time::sleep(wait).await;
+                match upstream
+                    .send(&node, &NodeRequest::get("/health"), timeout)
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!("node {} answers again: no longer marked down", node.name)
+                    }
+                    // A timeout has doubled the back-off already; anything else does it here.
+                    Err(e) if e.status() != StatusCode::GATEWAY_TIMEOUT => {
+                        upstream.health.timed_out(&node.base);
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
     }
 
     async fn once(

@@ -1,5 +1,6 @@
-// The live part of the proxy's /state page: every second it fetches /state.json and
-// redraws the page from it. Everything a node or a user sent is written with
+// The live part of the proxy's /state page: it follows /events (each sweep of the nodes,
+// pushed by the proxy) and redraws the page from it; when the stream fails, or a filter
+// narrows the keys, it polls /state.json every second instead. Everything a node or a user sent is written with
 // textContent (never innerHTML), so a key like <script> stays text.
 "use strict";
 (function () {
@@ -108,7 +109,7 @@
     drawCards(s, fresh, filter);
     replace("recent", el("table", {}, [
       el("tr", {}, ["method", "key", "node", "status", "ms"].map((h) => el("th", { text: h }))),
-      ...s.recent.map((r) => el("tr", {}, [r.method, r.key, r.nodes.join(", "), String(r.status), r.ms.toFixed(1)]
+      ...s.recent.map((r) => el("tr", {}, [r.method, r.key, path(r), String(r.status), r.ms.toFixed(1)]
         .map((t) => el("td", { text: t })))),
     ]));
     $("divergent-section").hidden = s.divergent.length === 0;
@@ -122,13 +123,50 @@
     ]));
   }
 
+  // The way a request went: "kv1 ✗ timeout → kv2 200".
+  function path(r) {
+    if (!r.trail || r.trail.length === 0) return r.nodes.join(", ");
+    return r.trail.map((t) => t.node + (t.ok ? " " : " ✗ ") + t.outcome).join(" → ");
+  }
+
+  // How old the picture is: the nodes were asked at swept_at_ms.
+  function age() {
+    if (last && last.swept_at_ms) {
+      const s = Math.max(0, (Date.now() - last.swept_at_ms) / 1000);
+      $("age").textContent = "nodes asked " + s.toFixed(0) + " s ago";
+    }
+  }
+  setInterval(age, 1000);
+
+  let stream = null;
+  function follow() {
+    if (!window.EventSource || $("filter").value.trim()) return false;
+    stream = new EventSource("events");
+    stream.onmessage = (ev) => {
+      if ($("filter").value.trim()) return;
+      last = JSON.parse(ev.data);
+      draw(last);
+      age();
+      $("live").textContent = "live";
+    };
+    stream.onerror = () => {
+      stream.close();
+      stream = null;
+      $("live").textContent = "live · polling";
+      setTimeout(poll, 1000);
+    };
+    return true;
+  }
+
   async function poll() {
+    if (!$("filter").value.trim() && stream === null && follow()) return;
     try {
       const filter = $("filter").value.trim();
       const r = await fetch("state.json?filter=" + encodeURIComponent(filter), { cache: "no-store", headers: { "ngrok-skip-browser-warning": "1" } });
       if (r.ok) {
         last = await r.json();
         draw(last);
+        age();
         $("live").textContent = "live · updated " + new Date().toLocaleTimeString();
       } else {
         $("live").textContent = "live · the proxy answered " + r.status;
@@ -136,10 +174,18 @@
     } catch (e) {
       $("live").textContent = "live · cannot reach the proxy";
     }
-    setTimeout(poll, 1000);
+    if (stream === null) setTimeout(poll, 1000);
   }
 
-  $("filter").addEventListener("input", () => draw(last));
+  $("filter").addEventListener("input", () => {
+    draw(last);
+    // A filter asks the proxy for every matching key: poll while one is typed.
+    if ($("filter").value.trim() && stream !== null) {
+      stream.close();
+      stream = null;
+      poll();
+    }
+  });
   $("explain-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const key = $("explain-key").value;

@@ -12,9 +12,28 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
 use serde_json::Value;
 
-/// Every answer is buffered: keys and values are small, and a buffered body keeps the
-/// handlers plain functions from request to response.
-pub type Response = hyper::Response<Full<Bytes>>;
+/// Almost every answer is buffered ([`full`]): keys and values are small, and a buffered
+/// body keeps the handlers plain functions from request to response. The body is boxed
+/// so that one answer, the proxy's live event stream, can stream.
+pub type Response = hyper::Response<Body>;
+
+/// An answer's body: buffered bytes, or a stream.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+/// A buffered body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    use http_body_util::BodyExt;
+    Full::new(bytes.into()).boxed()
+}
+
+/// An answer of `content_type` with `body`, bytes already built (shared, not copied).
+pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> Response {
+    let mut res = hyper::Response::new(full(body));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
 
 /// The longest key accepted, in bytes after percent-decoding.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -77,16 +96,12 @@ pub fn script(text: &'static str) -> Response {
 
 /// An answer of any textual type (YAML, say).
 pub fn with_type(status: StatusCode, content_type: &'static str, text: String) -> Response {
-    let mut res = hyper::Response::new(Full::new(Bytes::from(text)));
-    *res.status_mut() = status;
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    res
+    bytes(status, content_type, Bytes::from(text))
 }
 
 /// A redirect, used to send `/` to the `/state` page a teacher wants to see.
 pub fn redirect(to: &'static str) -> Response {
-    let mut res = hyper::Response::new(Full::new(Bytes::new()));
+    let mut res = hyper::Response::new(full(Bytes::new()));
     *res.status_mut() = StatusCode::FOUND;
     res.headers_mut()
         .insert(hyper::header::LOCATION, HeaderValue::from_static(to));

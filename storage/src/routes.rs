@@ -112,13 +112,19 @@ impl Node {
             "/get" => self.get(http::query_key(query.as_deref())?),
             "/delete" => self.delete(http::query_key(query.as_deref())?),
             "/dump" => {
-                let limit = http::query_param(query.as_deref(), "limit")?
-                    .map(|l| l.parse::<usize>())
-                    .transpose()
-                    .map_err(|_| {
-                        HttpError::new(StatusCode::BAD_REQUEST, "limit must be a whole number")
-                    })?;
-                Ok(self.dump(limit.unwrap_or(usize::MAX)))
+                let number = |name: &str| -> Result<Option<usize>, HttpError> {
+                    http::query_param(query.as_deref(), name)?
+                        .map(|l| l.parse::<usize>())
+                        .transpose()
+                        .map_err(|_| {
+                            HttpError::new(
+                                StatusCode::BAD_REQUEST,
+                                format!("{name} must be a whole number"),
+                            )
+                        })
+                };
+                let limit = number("limit")?.unwrap_or(usize::MAX);
+                Ok(self.dump(limit, number("preview")?))
             }
             "/clear" => Ok(self.clear()),
             "/health" => Ok(self.health()),
@@ -207,23 +213,45 @@ impl Node {
             .with("node", self.name.as_str())
     }
 
-    /// Every pair (or the first `limit` by key), with the count of all of them.
-    fn dump(&self, limit: usize) -> Response {
-        let count = self.db.len();
-        let pairs = self.db.sorted(limit);
+    /// Every pair (or the first `limit` by key), with the count of all of them and the
+    /// digest of the whole (a proxy re-reads everything only when that changed).
+    ///
+    /// With `preview`, a value whose JSON text is longer than that many bytes is sent as
+    /// a string of its first characters, and listed in `"cut"` with its full size: a page
+    /// showing 300 keys of a node holding 70 one-MB values reads kilobytes, not 70 MB.
+    fn dump(&self, limit: usize, preview: Option<usize>) -> Response {
+        let summary = self.db.first(limit);
         let mut text = format!(
-            "{{\"node\":{},\"count\":{count},\"data\":{{",
+            "{{\"node\":{},\"count\":{},\"digest\":\"{:016x}\",\"data\":{{",
             json!(self.name),
+            summary.count,
+            summary.digest,
         );
-        for (i, (k, v)) in pairs.iter().enumerate() {
+        let mut cut = Vec::new();
+        for (i, (k, v)) in summary.pairs.iter().enumerate() {
             if i > 0 {
                 text.push(',');
             }
-            text.push_str(&json!(k).to_string());
+            let key = json!(k).to_string();
+            text.push_str(&key);
             text.push(':');
-            text.push_str(v);
+            match preview.filter(|p| v.len() > *p) {
+                Some(p) => {
+                    let mut end = p;
+                    while !v.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.push_str(&json!(&v[..end]).to_string());
+                    cut.push(format!("{key}:{}", v.len()));
+                }
+                None => text.push_str(v),
+            }
         }
-        text.push_str("}}");
+        text.push('}');
+        if preview.is_some() {
+            text.push_str(&format!(",\"cut\":{{{}}}", cut.join(",")));
+        }
+        text.push('}');
         http::json_text(StatusCode::OK, text)
     }
 

@@ -197,14 +197,22 @@ async fn post_delete_works_like_delete() {
 #[tokio::test]
 async fn dump_lists_every_pair() {
     let node = start_node(Settings::named("kv2")).await;
-    let empty = get(node.addr, "/dump").await.expect_json(200);
+    let mut empty = get(node.addr, "/dump").await.expect_json(200);
+    assert_eq!(empty["digest"], json!("0000000000000000"), "nothing held");
+    empty.as_object_mut().unwrap().remove("digest");
     assert_eq!(empty, json!({"node": "kv2", "count": 0, "data": {}}));
 
     put(node.addr, "b", r#"{"x": [1, 2]}"#).await;
     put(node.addr, "a", r#""one""#).await;
     put(node.addr, "c", "null").await;
     let reply = get(node.addr, "/dump").await;
-    let dump = reply.expect_json(200);
+    let mut dump = reply.expect_json(200);
+    let digest = dump.as_object_mut().unwrap().remove("digest").unwrap();
+    assert_ne!(
+        digest,
+        json!("0000000000000000"),
+        "a digest of what is held"
+    );
     assert_eq!(
         dump,
         json!({"node": "kv2", "count": 3, "data": {"a": "one", "b": {"x": [1, 2]}, "c": null}})
@@ -246,11 +254,15 @@ async fn clear_empties_the_node_and_counts() {
 async fn health_has_name_and_key_count() {
     let node = start_node(Settings::named("kv5")).await;
     let before = get(node.addr, "/health").await.expect_json(200);
-    assert_eq!(before, json!({"status": "ok", "node": "kv5", "keys": 0}));
+    assert_eq!(
+        before,
+        json!({"status": "ok", "node": "kv5", "keys": 0, "bytes": 0,
+               "max_bytes": storage::db::DEFAULT_MAX_BYTES})
+    );
     put(node.addr, "a", "1").await;
     put(node.addr, "b", "2").await;
     let after = get(node.addr, "/health").await.expect_json(200);
-    assert_eq!(after, json!({"status": "ok", "node": "kv5", "keys": 2}));
+    assert_eq!((&after["keys"], &after["bytes"]), (&json!(2), &json!(4)));
 }
 
 /// `/state` is an HTML page with the node's name, its key count and the keys in order.
@@ -334,4 +346,25 @@ async fn head_answers_without_a_body() {
     let full = get(node.addr, "/health").await;
     assert_eq!(length, full.body.len());
     let _: Value = full.json();
+}
+
+/// `/dump?limit=K&preview=B`: the count of everything, the first K pairs by key, and
+/// values longer than B bytes cut to a string of their start, listed in `cut` with their
+/// full size: what a page needs of a node holding much, cheaply.
+#[tokio::test]
+async fn dump_summary_with_previews() {
+    let node = start_node(Settings::named("kv3")).await;
+    for k in ["d", "c", "b", "a"] {
+        put(node.addr, k, r#""short""#).await;
+    }
+    put(node.addr, "aa", &format!("\"{}\"", "x".repeat(1000))).await;
+    let dump = get(node.addr, "/dump?limit=3&preview=10")
+        .await
+        .expect_json(200);
+    assert_eq!(dump["count"], json!(5));
+    assert_eq!(
+        dump["data"],
+        json!({"a": "short", "aa": "\"xxxxxxxxx", "b": "short"})
+    );
+    assert_eq!(dump["cut"], json!({"aa": 1002}));
 }

@@ -303,8 +303,8 @@ async fn full_node_refuses_new_keys_only() {
     update.expect_json(200);
     let dump = get(node.addr, "/dump").await.expect_json(200);
     assert_eq!(
-        dump,
-        json!({"node": "kv4", "count": 2, "data": {"a": "new", "b": 2}})
+        (&dump["count"], &dump["data"]),
+        (&json!(2), &json!({"a": "new", "b": 2}))
     );
 
     // Deleting makes room again.

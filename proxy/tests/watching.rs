@@ -1,0 +1,195 @@
+//! A class watching the page: one sweep of the nodes serves every viewer, a write is on
+//! the page at the next look, the page is pushed as events and answered 304 when nothing
+//! changed, a big node shows up with its true count, and `/metrics` speaks Prometheus.
+
+#[path = "../../storage/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::time::Duration;
+
+use common::{get, post, request};
+use serde_json::Value;
+use support::{start_nodes, start_proxy, start_spy, url, yaml};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How many `/dump` requests reached a spied node.
+fn dumps(log: &support::Log) -> usize {
+    log.list()
+        .iter()
+        .filter(|s| s.path_and_query.starts_with("/dump"))
+        .count()
+}
+
+/// Thirty viewers asking at once cost each node one summary (`/dump?limit=300`), not
+/// thirty full dumps: they share one sweep.
+#[tokio::test]
+async fn thirty_viewers_share_one_sweep() {
+    let a = start_spy("kv1", Duration::ZERO).await;
+    let b = start_spy("kv2", Duration::ZERO).await;
+    let nodes = [("kv1", url(a.node.addr)), ("kv2", url(b.node.addr))];
+    let (proxy, _) = start_proxy(&yaml("sharding", &nodes, "")).await;
+    let viewers: Vec<_> = (0..30)
+        .map(|_| tokio::spawn(async move { get(proxy.addr, "/state.json").await.status }))
+        .collect();
+    for v in viewers {
+        assert_eq!(v.await.unwrap(), 200);
+    }
+    for _ in 0..30 {
+        get(proxy.addr, "/state.json").await.expect_json(200);
+    }
+    assert_eq!(dumps(&a.log), 1, "{:?}", a.log.list());
+    assert_eq!(dumps(&b.log), 1);
+    let asked = &a.log.list()[0].path_and_query;
+    assert_eq!(
+        asked, "/dump?limit=300&preview=200",
+        "a summary, not every pair"
+    );
+}
+
+/// A key written through the proxy is on the page at the very next look: the write made
+/// the snapshot stale, and the view waited for a fresh sweep.
+#[tokio::test]
+async fn a_write_is_on_the_next_view() {
+    let nodes = start_nodes(1).await;
+    let (proxy, _) = start_proxy(&yaml("sharding", &[("kv1", url(nodes[0].addr))], "")).await;
+    get(proxy.addr, "/state.json").await.expect_json(200);
+    for i in 0..5 {
+        let key = format!("fresh-{i}");
+        post(proxy.addr, &format!("/put?key={key}"), r#"{"value": 1}"#)
+            .await
+            .expect_json(200);
+        let page = get(proxy.addr, "/state.json").await.expect_json(200);
+        let keys: Vec<&str> = page["nodes"][0]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["key"].as_str().unwrap())
+            .collect();
+        assert!(keys.contains(&key.as_str()), "{key} not in {keys:?}");
+    }
+}
+
+/// `/state.json` carries an ETag; asking again with it, while nothing changed, is a 304
+/// with no body.
+#[tokio::test]
+async fn an_unchanged_snapshot_is_a_304() {
+    let nodes = start_nodes(1).await;
+    let (proxy, _) = start_proxy(&yaml("sharding", &[("kv1", url(nodes[0].addr))], "")).await;
+    let first = get(proxy.addr, "/state.json").await;
+    let etag = first.header("etag").expect("an ETag").to_string();
+    let again = request(
+        proxy.addr,
+        "GET",
+        "/state.json",
+        &[("If-None-Match", &etag)],
+        b"",
+    )
+    .await;
+    assert_eq!(again.status, 304, "{again:#?}");
+    assert!(again.text().is_empty());
+    let stale = request(
+        proxy.addr,
+        "GET",
+        "/state.json",
+        &[("If-None-Match", "\"x\"")],
+        b"",
+    )
+    .await;
+    assert_eq!(stale.status, 200);
+}
+
+/// `/events` is a server-sent event stream: the page's JSON arrives as a `data:` line at
+/// once, and the stream stays open for the next sweeps.
+#[tokio::test]
+async fn the_page_is_pushed_as_events() {
+    let nodes = start_nodes(1).await;
+    let (proxy, _) = start_proxy(&yaml("sharding", &[("kv1", url(nodes[0].addr))], "")).await;
+    post(proxy.addr, "/put?key=pushed", r#"{"value": 1}"#)
+        .await
+        .expect_json(200);
+    get(proxy.addr, "/state.json").await.expect_json(200);
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut events = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while events < 2 && tokio::time::Instant::now() < deadline {
+        let mut buf = [0u8; 65536];
+        let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
+            .await
+            .expect("the stream went quiet")
+            .unwrap();
+        assert!(n > 0, "the stream closed");
+        seen.extend_from_slice(&buf[..n]);
+        events = String::from_utf8_lossy(&seen).matches("\ndata: ").count();
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.contains("text/event-stream"), "{text}");
+    assert!(
+        events >= 2,
+        "one event at once and the next sweep's: {text}"
+    );
+    let data = text
+        .split("\ndata: ")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap();
+    let page: Value = serde_json::from_str(data).expect("JSON in the event");
+    assert!(page["nodes"][0]["keys"].to_string().contains("pushed"));
+}
+
+/// A node holding more than a full `/dump` the proxy would read (70 values of 1 MB)
+/// shows UP with its true count: the page reads a summary.
+#[tokio::test]
+async fn a_big_node_shows_up_with_its_count() {
+    let node = common::start_node(storage::Settings::named("big")).await;
+    let value = format!(r#"{{"value": "{}"}}"#, "x".repeat(1_000_000));
+    for i in 0..70 {
+        post(node.addr, &format!("/put?key=big-{i}"), &value)
+            .await
+            .expect_json(200);
+    }
+    let (proxy, _) = start_proxy(&yaml("sharding", &[("big", url(node.addr))], "")).await;
+    let page = get(proxy.addr, "/state.json").await.expect_json(200);
+    let card = &page["nodes"][0];
+    assert_eq!(
+        (&card["up"], &card["count"]),
+        (&Value::Bool(true), &Value::from(70)),
+        "{}",
+        card["error"]
+    );
+    let health = get(proxy.addr, "/health").await.expect_json(200);
+    assert_eq!(health["nodes_up"], 1);
+}
+
+/// `/metrics` is Prometheus text: requests by route, mode, node and status, node
+/// latency, nodes down, viewers and the snapshot's age.
+#[tokio::test]
+async fn metrics_speak_prometheus() {
+    let nodes = start_nodes(1).await;
+    let (proxy, _) = start_proxy(&yaml("sharding", &[("kv1", url(nodes[0].addr))], "")).await;
+    post(proxy.addr, "/put?key=m", r#"{"value": 1}"#)
+        .await
+        .expect_json(200);
+    get(proxy.addr, "/state.json").await.expect_json(200);
+    let reply = get(proxy.addr, "/metrics").await;
+    assert_eq!(reply.status, 200);
+    let text = reply.text();
+    for needle in [
+        "# TYPE kv_requests counter",
+        "kv_requests_total{route=\"/put\",mode=\"sharding\",node=\"kv1\",status=\"200\"} 1",
+        "# TYPE kv_node_latency_seconds histogram",
+        "kv_nodes_down 0",
+        "kv_viewers 1",
+        "kv_snapshot_age_seconds",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in:\n{text}");
+    }
+}
