@@ -99,6 +99,9 @@ impl Cluster {
 pub struct Joined {
     pub node: NodeConfig,
     pub secret: String,
+    /// The node's `instance` (its `/health`) when it joined: a rejoin without the secret
+    /// gets a new one only from a node that restarted since (a new instance).
+    pub instance: Option<String>,
 }
 
 /// The cluster in force, swapped whole on a reload or a join.
@@ -154,12 +157,9 @@ impl Live {
         Ok((out, cluster))
     }
 
-    /// The secret handed to the joined node `name`, if it joined.
-    pub fn secret_of(&self, name: &str) -> Option<String> {
+    /// The joined node `name`, if it joined.
+    pub fn joined(&self, name: &str) -> Option<Joined> {
         let joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
-        joined
-            .iter()
-            .find(|j| j.node.name == name)
-            .map(|j| j.secret.clone())
+        joined.iter().find(|j| j.node.name == name).cloned()
     }
 }

@@ -12,8 +12,9 @@
 //!
 //! The secret is the node's identity: `/leave`, and taking the name under another URL,
 //! need it (or the teacher's `admin_token`), so one student cannot evict or impersonate
-//! another. A rejoin with the same name and URL needs none (a restarted laptop has lost
-//! it) and gets a new one. A refused join never echoes what the URL answered: the
+//! another. A rejoin with the same name and URL needs none: a node that restarted since
+//! (a new `instance` in its `/health`: the laptop lost its secret) gets a new one, anyone
+//! else gets none ([`rejoin`]). A refused join never echoes what the URL answered: the
 //! proxy must not become a way to read the teacher's network.
 //!
 //! Joined nodes come after the config file's nodes, survive reloads of the file, and
@@ -153,10 +154,10 @@ impl Proxy {
             .map_err(|why| bad(format!("{} may not join: {why}", node.url)))?;
         // Cheap refusals first, then the API check (which takes a few round trips).
         let cluster = self.live.get();
-        let secret_now = |name: &str| self.live.secret_of(name);
+        let secret_now = |name: &str| self.live.joined(name).map(|j| j.secret);
         let first = admission(&cluster, &node, role, body.secret.as_deref(), &secret_now)?;
+        let addr = NodeAddr::new(&node, true);
         if first == Admission::New || first == Admission::Moves {
-            let addr = NodeAddr::new(&node, true);
             let report = doctor::check_node(&self.upstream, &addr, cluster.timeout).await;
             if let Some(why) = report.first_failure() {
                 // The teacher's terminal may see what the URL answered; the asker may not.
@@ -172,9 +173,10 @@ impl Proxy {
                 ));
             }
         }
-        let secret = secret::random_hex(16);
+        let instance = self.instance_of(&addr, cluster.timeout).await;
+        let fresh = secret::random_hex(16);
         // Checked again under the lock: another join may have come in meanwhile.
-        let ((admitted, before), after) = self.live.change_joined(|current, joined| {
+        let ((admitted, given, before), after) = self.live.change_joined(|current, joined| {
             let secret_of = |name: &str| {
                 joined
                     .iter()
@@ -182,16 +184,25 @@ impl Proxy {
                     .map(|j| j.secret.clone())
             };
             let admitted = admission(current, &node, role, body.secret.as_deref(), &secret_of)?;
-            if admitted == Admission::Already && !joined.iter().any(|j| j.node.name == node.name) {
+            let before = current.nodes.len();
+            let at = joined.iter().position(|j| j.node.name == node.name);
+            let given = match (admitted, at) {
                 // A node of the config file: nothing to remember, no secret to give.
-                return Ok::<_, HttpError>((admitted, current.nodes.len()));
-            }
-            joined.retain(|j| j.node.name != node.name);
-            joined.push(Joined {
-                node: node.clone(),
-                secret: secret.clone(),
-            });
-            Ok((admitted, current.nodes.len()))
+                (Admission::Already, None) => None,
+                (Admission::Already, Some(i)) => {
+                    rejoin(&mut joined[i], role, &body.secret, &instance, &fresh)
+                }
+                (Admission::New | Admission::Moves, _) => {
+                    joined.retain(|j| j.node.name != node.name);
+                    joined.push(Joined {
+                        node: node.clone(),
+                        secret: fresh.clone(),
+                        instance: instance.clone(),
+                    });
+                    Some(fresh.clone())
+                }
+            };
+            Ok::<_, HttpError>((admitted, given, before))
         })?;
         let index = after
             .nodes
@@ -199,8 +210,11 @@ impl Proxy {
             .position(|n| n.name == node.name)
             .unwrap_or(0);
         let n = after.nodes.len();
-        let secret = self.live.secret_of(&node.name);
         let message = match admitted {
+            Admission::Already if given.is_none() && after.nodes[index].joined => format!(
+                "{} is already in the class (its secret stays with the node that joined)",
+                node.name
+            ),
             Admission::Already => format!("{} is already in the class", node.name),
             Admission::Moves => {
                 tracing::info!("node {} moved to {}", node.name, node.url);
@@ -216,7 +230,7 @@ impl Proxy {
         Ok(http::json(
             StatusCode::OK,
             &json!({"message": message, "name": node.name, "url": node.url, "index": index,
-                    "nodes": n, "secret": secret, "note": note}),
+                    "nodes": n, "secret": given, "note": note}),
         ))
     }
 
@@ -267,10 +281,49 @@ impl Proxy {
     }
 }
 
+/// The secret a rejoin under the same name and URL gets: its own back when it shows it;
+/// a new one when the node restarted since it joined (a new `instance`: the laptop lost
+/// its secret) or the teacher asks; none otherwise, so a classmate who rejoins under
+/// another's name and URL learns nothing that would let them evict or move it.
+fn rejoin(
+    joined: &mut Joined,
+    role: Role,
+    shown: &Option<String>,
+    instance: &Option<String>,
+    fresh: &str,
+) -> Option<String> {
+    if shown
+        .as_deref()
+        .is_some_and(|s| secret::same(s, &joined.secret))
+    {
+        return Some(joined.secret.clone());
+    }
+    let restarted = instance.is_some() && *instance != joined.instance;
+    if restarted || role == Role::Teacher {
+        joined.secret = fresh.to_string();
+        joined.instance.clone_from(instance);
+        return Some(joined.secret.clone());
+    }
+    None
+}
+
+impl Proxy {
+    /// The node's `instance` from its `/health` (our nodes send one; others do not).
+    async fn instance_of(&self, node: &NodeAddr, timeout: std::time::Duration) -> Option<String> {
+        let answer = self
+            .upstream
+            .send(node, &crate::upstream::NodeRequest::get("/health"), timeout)
+            .await
+            .ok()?;
+        let health: serde_json::Value = serde_json::from_slice(&answer.body).ok()?;
+        health.get("instance")?.as_str().map(str::to_string)
+    }
+}
+
 /// What a join does to the class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Admission {
-    /// The same name at the same URL: a restarted laptop. It gets a new secret.
+    /// The same name at the same URL: a restarted laptop, or a classmate (see [`rejoin`]).
     Already,
     /// A joined name moves to another URL (its secret or the teacher said so).
     Moves,

@@ -138,9 +138,15 @@
   }
   setInterval(age, 1000);
 
+  // The stream is opened after a few seconds of polling, not at once: a page opened for a
+  // glance (or rendered headless for a printout, whose clock waits for open requests)
+  // never holds a stream.
+  const STREAM_AFTER_MS = 5000;
+  const opened = Date.now();
   let stream = null;
   function follow() {
     if (!window.EventSource || $("filter").value.trim()) return false;
+    if (Date.now() - opened < STREAM_AFTER_MS) return false;
     stream = new EventSource("events");
     stream.onmessage = (ev) => {
       if ($("filter").value.trim()) return;

@@ -218,9 +218,12 @@ async fn a_joined_name_is_held_by_its_secret() {
 
 /// A rejoin with the same name and URL needs no secret (a restarted laptop lost it) and
 /// gets a new one: the old secret no longer takes the node out. The teacher's admin
-/// token does, without any secret.
+/// A rejoin under the same name and URL is 200 for anyone with the class token, but only
+/// a node that restarted since it joined (a new `instance`: it lost its secret) gets a
+/// new secret; a classmate rejoining under its name gets none, so cannot take it out. The
+/// teacher's admin token takes any joined node out, without a secret.
 #[tokio::test]
-async fn a_rejoin_gets_a_new_secret_and_the_teacher_may_evict() {
+async fn a_rejoin_gets_a_secret_only_from_a_restarted_node() {
     let (kv1, kv2) = file_nodes().await;
     let (proxy, _) = start_proxy(&class_config(
         &kv1,
@@ -229,11 +232,26 @@ async fn a_rejoin_gets_a_new_secret_and_the_teacher_may_evict() {
     ))
     .await;
     let alice = start_node(storage::Settings::named("alice")).await;
-    let first = join_ok(proxy.addr, "alice", &url(alice.addr)).await;
-    let second = join_ok(proxy.addr, "alice", &url(alice.addr)).await;
-    assert_ne!(first["secret"], second["secret"]);
-    assert!(second["secret"].is_string(), "{second}");
+    let addr = alice.addr;
+    let first = join_ok(proxy.addr, "alice", &url(addr)).await;
+    let classmate = join_ok(proxy.addr, "alice", &url(addr)).await;
+    assert!(classmate["secret"].is_null(), "{classmate}");
+    let shown = post_auth(
+        proxy.addr,
+        "/join",
+        Some(TOKEN),
+        &json!({"name": "alice", "url": url(addr), "secret": first["secret"]}),
+    )
+    .await
+    .expect_json(200);
+    assert_eq!(shown["secret"], first["secret"], "its own secret back");
 
+    // The laptop restarts on the same port: a new instance, its secret lost.
+    alice.shutdown().await.unwrap();
+    let again = support::start_node_on(addr, "alice").await;
+    let restarted = join_ok(proxy.addr, "alice", &url(addr)).await;
+    assert!(restarted["secret"].is_string(), "{restarted}");
+    assert_ne!(restarted["secret"], first["secret"]);
     error_of(
         &leave_with_secret(proxy.addr, "alice", &first["secret"]).await,
         403,
@@ -243,6 +261,7 @@ async fn a_rejoin_gets_a_new_secret_and_the_teacher_may_evict() {
         .await
         .expect_json(200);
     assert_eq!(config_nodes(proxy.addr).await.len(), 2);
+    again.stop().await;
 }
 
 /// A config-file node stays in the class even when the teacher asks `/leave` (409: the

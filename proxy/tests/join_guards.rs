@@ -205,16 +205,16 @@ async fn a_full_class_is_429() {
     let (proxy, _) = start_proxy(&class_config(&kv1, &kv2, "max_joined: 1\n")).await;
     let alice = start_node(storage::Settings::named("alice")).await;
     let bob = start_node(storage::Settings::named("bob")).await;
-    join_ok(proxy.addr, "alice", &url(alice.addr)).await;
+    let joined = join_ok(proxy.addr, "alice", &url(alice.addr)).await;
     let why = error_of(
         &join(proxy.addr, Some(TOKEN), "bob", &url(bob.addr)).await,
         429,
     );
     assert!(why.contains("full"), "{why}");
-    let rejoined = join_ok(proxy.addr, "alice", &url(alice.addr)).await;
+    join_ok(proxy.addr, "alice", &url(alice.addr)).await;
     assert_eq!(config_nodes(proxy.addr).await.len(), 3);
 
-    leave_with_secret(proxy.addr, "alice", &rejoined["secret"])
+    leave_with_secret(proxy.addr, "alice", &joined["secret"])
         .await
         .expect_json(200);
     join_ok(proxy.addr, "bob", &url(bob.addr)).await;

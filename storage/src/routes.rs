@@ -67,6 +67,9 @@ pub struct Node {
     pub max_value_bytes: usize,
     /// Connections, body and send deadlines: what one client may hold of the node.
     pub limits: Limits,
+    /// New at every start, shown by `/health`: a proxy tells a restarted node (which lost
+    /// the secret its join was given) from a stranger rejoining under its name.
+    pub instance: String,
 }
 
 /// The body a put must carry. Borrowing the value as raw JSON text keeps it byte for byte.
@@ -83,6 +86,7 @@ impl Node {
             db: Db::new(settings.max_keys, settings.max_bytes),
             max_value_bytes: settings.max_value_bytes,
             limits: settings.limits(),
+            instance: instance_id(),
         }
     }
 
@@ -268,9 +272,24 @@ impl Node {
         http::json(
             StatusCode::OK,
             &json!({"status": "ok", "node": self.name, "keys": self.db.len(),
-                    "bytes": bytes, "max_bytes": max_bytes}),
+                    "bytes": bytes, "max_bytes": max_bytes, "instance": self.instance}),
         )
     }
+}
+
+/// A value no other start of any node is likely to have: the clock, the process id and
+/// std's per-process random hash keys, hashed.
+fn instance_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
 }
 
 /// The value of a put's body `{"value": V}`, as the JSON text it came as; or why the body

@@ -253,7 +253,9 @@ async fn clear_empties_the_node_and_counts() {
 #[tokio::test]
 async fn health_has_name_and_key_count() {
     let node = start_node(Settings::named("kv5")).await;
-    let before = get(node.addr, "/health").await.expect_json(200);
+    let mut before = get(node.addr, "/health").await.expect_json(200);
+    let instance = before.as_object_mut().unwrap().remove("instance").unwrap();
+    assert_eq!(instance.as_str().map(str::len), Some(16), "a per-start id");
     assert_eq!(
         before,
         json!({"status": "ok", "node": "kv5", "keys": 0, "bytes": 0,
