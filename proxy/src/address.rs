@@ -74,6 +74,9 @@ impl NodeUrl {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_ascii_lowercase();
+        if host.is_empty() {
+            return Err(format!("'{url}' has no host"));
+        }
         let port = uri
             .port_u16()
             .unwrap_or(if scheme == "https" { 443 } else { 80 });
@@ -277,6 +280,9 @@ mod tests {
             "h:5000",
             "http://",
             "http://h:0",
+            // Found by fuzz/run: brackets around nothing.
+            "https://[]O\u{154}O!\0",
+            "http://[]:80",
         ] {
             assert!(NodeUrl::parse(bad).is_err(), "{bad} was accepted");
         }

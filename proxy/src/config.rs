@@ -243,12 +243,10 @@ pub fn check_node(name: &str, url: &str) -> Result<(), String> {
             None => format!("node {name}: url '{url}' has no scheme; write it as http://{url}"),
         });
     }
-    match url.parse::<hyper::Uri>() {
-        Ok(uri) if uri.host().is_some_and(|h| !h.is_empty()) && uri.query().is_none() => Ok(()),
-        _ => Err(format!(
-            "node {name}: url '{url}' is not a valid http(s) URL (like http://10.0.0.5:5000)"
-        )),
-    }
+    // One notion of a node URL for the config and for joins: `http(s)://host[:port][/path]`.
+    crate::address::NodeUrl::parse(url).map(|_| ()).map_err(|why| {
+        format!("node {name}: url '{url}' is not a valid http(s) URL (like http://10.0.0.5:5000): {why}")
+    })
 }
 
 /// A character that shows nothing on the page: controls, and the spaces and marks of

@@ -251,7 +251,8 @@ async fn recent_requests_list_a_new_request() {
 
     put(proxy.addr, "recent-probe", "1").await;
     get(proxy.addr, "/get?key=recent-probe").await;
-    let node = format!("kv{}", python_mod("recent-probe", 3) + 1);
+    // The way each request went: the node, and what it answered.
+    let node = format!("kv{} 200", python_mod("recent-probe", 3) + 1);
     for method in ["POST", "GET"] {
         let row = json!([method, "recent-probe", node]);
         let until_listed = format!(
