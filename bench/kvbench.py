@@ -1,0 +1,119 @@
+"""What the benchmarks share: free ports, processes started and always stopped, wrk, RSS,
+CPU seconds, and a pipelined loader for bulk writes. Standard library only."""
+import os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TMP = tempfile.mkdtemp(prefix="kv-bench-")
+procs = []
+
+
+def need(*tools):
+    for tool in tools:
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install wrk nginx redis-server")
+
+
+def binaries():
+    """cargo build --release; the paths of storage and proxy."""
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    return [os.path.join(target, "release", b) for b in ("storage", "proxy")]
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def spawn(argv, **kw):
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, **kw)
+    procs.append(p)
+    return p
+
+
+def stop(p):
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def cleanup():
+    for p in procs:
+        stop(p)
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_s(pids):
+    """User + system CPU seconds these processes used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def get_lua(keys=1000):
+    path = os.path.join(TMP, f"get-{keys}.lua")
+    with open(path, "w") as f:
+        f.write(f'local i = 0\nrequest = function()\n  i = (i + 1) % {keys}\n'
+                f'  return wrk.format("GET", "/get?key=key-" .. i)\nend\n')
+    return path
+
+
+def wrk(port, lua, seconds=5, conns=64):
+    """(requests per second, p50 latency in microseconds)."""
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", lua,
+                          f"http://127.0.0.1:{port}"], stdout=subprocess.PIPE, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    return rps, float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
+
+
+def pipelined(port, requests, batch=2000):
+    """Sends raw HTTP/1.1 requests pipelined on one connection; returns how many answers came."""
+    s = socket.create_connection(("127.0.0.1", port))
+    seen = 0
+    for i in range(0, len(requests), batch):
+        chunk = requests[i:i + batch]
+        s.sendall(b"".join(chunk))
+        got, buf = 0, b""
+        while got < len(chunk):
+            data = s.recv(1 << 20)
+            if not data:
+                sys.exit("the server closed the connection during the load")
+            buf += data
+            got = buf.count(b"HTTP/1.1 ")
+        seen += got
+    s.close()
+    return seen
+
+
+def puts(port, keys, value=b'"v"'):
+    body = b'{"value":' + value + b'}'
+    return pipelined(port, [b"POST /put?key=%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                            % (k.encode(), len(body), body) for k in keys])
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
