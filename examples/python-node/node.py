@@ -2,6 +2,8 @@
 """A key-value storage node in plain Python (standard library only).
 
     python3 node.py -n alice -p 5000 [--host 0.0.0.0]     (or KV_NAME, KV_PORT, KV_HOST)
+    python3 node.py -n alice -p 5000 --join https://teacher.example --join-token T \
+        [--advertise https://alice.ngrok-free.app]         (join the class, leave on Ctrl-C)
 
 It keeps a dict in memory and speaks the same JSON API as the Rust node, so the proxy can
 shard or replicate across it. Every answer is JSON except /state, which is an HTML page:
@@ -19,7 +21,12 @@ import argparse
 import html
 import json
 import os
+import signal
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -162,6 +169,47 @@ class Handler(BaseHTTPRequestHandler):
         self.log_message("%s %s %s%s -> %s", NAME, self.command, url.path, shown, int(code))
 
 
+def ask_proxy(proxy, path, token, body):
+    """POST a JSON body to the teacher's proxy; (status, answer as a dict)."""
+    req = urllib.request.Request(proxy.rstrip("/") + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": "Bearer " + token,
+                                          "Content-Type": "application/json",
+                                          "ngrok-skip-browser-warning": "1"})
+    try:
+        with urllib.request.urlopen(req, timeout=15) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def join(args, port, joined):
+    """Asks the proxy to add this node (POST /join), retrying while it cannot answer; keeps
+    the secret it hands out in `joined`, which leaving needs."""
+    body = {"name": NAME}
+    body.update({"url": args.advertise} if args.advertise else {"port": port})
+    wait = 0.5
+    while True:
+        try:
+            status, said = ask_proxy(args.join, "/join", args.join_token, body)
+        except (OSError, ValueError) as e:
+            status, said = None, {"error": f"cannot reach the proxy at {args.join}: {e}"}
+        if status == 200:
+            joined["secret"] = said.get("secret") or joined.get("secret")
+            print(f"joined the class at {args.join}: {said.get('message')}", flush=True)
+            return
+        if status in (400, 401, 409):  # a person must change something first
+            print(f"the proxy refused to add this node: {status} {said.get('error')}", flush=True)
+            return
+        print(f"cannot join yet ({status or ''} {said.get('error')}); again in {wait:.0f} s", flush=True)
+        time.sleep(wait)
+        wait = min(wait * 2, 10)
+
+
+def stop(*_):
+    """SIGTERM (`kill`, `docker stop`) stops the node as Ctrl-C does, so it leaves the class."""
+    raise KeyboardInterrupt
+
+
 def main():
     global NAME
     env, cli = os.environ, argparse.ArgumentParser(description="A key-value storage node.")
@@ -169,14 +217,34 @@ def main():
     cli.add_argument("-p", "--port", type=int, default=env.get("KV_PORT", 5000),
                      help="port; 0 picks a free one (KV_PORT)")
     cli.add_argument("--host", default=env.get("KV_HOST", "0.0.0.0"), help="address (KV_HOST)")
+    cli.add_argument("--join", default=env.get("KV_JOIN"), help="a teacher's proxy to join (KV_JOIN)")
+    cli.add_argument("--join-token", default=env.get("KV_JOIN_TOKEN"), help="the class's token (KV_JOIN_TOKEN)")
+    cli.add_argument("--advertise", default=env.get("KV_ADVERTISE"),
+                     help="the URL the proxy reaches this node at, e.g. your ngrok URL (KV_ADVERTISE)")
     args = cli.parse_args()
     NAME = args.name
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    print(f"node {NAME} listening on http://{args.host}:{server.server_port}/state", flush=True)
+    if args.join and not args.join_token:
+        sys.exit("node.py: --join needs --join-token (or KV_JOIN_TOKEN): the token the teacher gave the class")
+    try:
+        server = ThreadingHTTPServer((args.host, args.port), Handler)
+    except OSError as e:  # a busy port, most often: one sentence, not a traceback
+        sys.exit(f"node.py: cannot listen on {args.host}:{args.port}: {e.strerror}; pick another port with -p")
+    print(f"node {NAME} listening on http://{args.host}:{server.server_port} "
+          f"(open http://localhost:{server.server_port}/state)", flush=True)
+    joined = {}
+    if args.join:
+        threading.Thread(target=join, args=(args, server.server_port, joined), daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:  # Ctrl-C stops the node
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) stops the node
         pass
+    if joined.get("secret"):
+        try:
+            status, _ = ask_proxy(args.join, "/leave", args.join_token, {"name": NAME, "secret": joined["secret"]})
+            print(f"left the class at {args.join}" if status == 200 else f"the proxy did not take the leave: {status}")
+        except (OSError, ValueError) as e:
+            print(f"could not tell the proxy this node is leaving: {e}")
 
 
 if __name__ == "__main__":

@@ -229,24 +229,45 @@ pub fn check_node(name: &str, url: &str) -> Result<(), String> {
              names must look different when they are different"
         ));
     }
+    check_url(url).map_err(|why| format!("node {name}: {why}"))
+}
+
+/// A node's URL: `http(s)://host[:port][/path]`, or a sentence on what is wrong with
+/// it and what to write instead.
+pub fn check_url(url: &str) -> Result<(), String> {
     if url.len() > MAX_URL_CHARS {
-        return Err(format!(
-            "node {name}: the url is longer than {MAX_URL_CHARS} characters"
-        ));
+        return Err(format!("the url is longer than {MAX_URL_CHARS} characters"));
     }
     let lower = url.to_ascii_lowercase();
     if !lower.starts_with("http://") && !lower.starts_with("https://") {
         return Err(match url.split_once("://") {
             Some((scheme, _)) => {
-                format!("node {name}: url '{url}' uses {scheme}; only http:// and https:// work")
+                format!("url '{url}' uses {scheme}; only http:// and https:// work")
             }
-            None => format!("node {name}: url '{url}' has no scheme; write it as http://{url}"),
+            None => match mistyped_scheme(url) {
+                Some(meant) => format!("url '{url}' has a mistyped http://; write it as {meant}"),
+                None => format!("url '{url}' has no scheme; write it as http://{url}"),
+            },
         });
     }
     // One notion of a node URL for the config and for joins: `http(s)://host[:port][/path]`.
-    crate::address::NodeUrl::parse(url).map(|_| ()).map_err(|why| {
-        format!("node {name}: url '{url}' is not a valid http(s) URL (like http://10.0.0.5:5000): {why}")
-    })
+    crate::address::NodeUrl::parse(url)
+        .map(|_| ())
+        .map_err(|why| {
+            format!("url '{url}' is not a valid http(s) URL (like http://10.0.0.5:5000): {why}")
+        })
+}
+
+/// `http//host`, `http:/host`, `https:host`: the URL meant, when the scheme is there but
+/// its `://` is not.
+fn mistyped_scheme(url: &str) -> Option<String> {
+    let lower = url.to_ascii_lowercase();
+    let scheme = ["https", "http"]
+        .into_iter()
+        .find(|s| lower.starts_with(s))?;
+    let rest = url[scheme.len()..].trim_start_matches([':', '/']);
+    let skipped = url.len() - scheme.len() - rest.len();
+    (skipped > 0 && !rest.is_empty()).then(|| format!("{scheme}://{rest}"))
 }
 
 /// A character that shows nothing on the page: controls, and the spaces and marks of
@@ -313,6 +334,14 @@ mod tests {
             (
                 "mode: sharding\nnodes:\n  - name: kv1\n    url: ftp://x:21\n",
                 "ftp",
+            ),
+            (
+                "mode: sharding\nnodes:\n  - name: kv1\n    url: http//localhost:5000\n",
+                "write it as http://localhost:5000",
+            ),
+            (
+                "mode: sharding\nnodes:\n  - name: kv1\n    url: 'https:/x.example'\n",
+                "write it as https://x.example",
             ),
             (&*format!("mode: sharding\nnodes:\n{n}{n}"), "duplicate"),
             (&*format!("mode: sharding\nnodez:\n{n}"), "nodez"),

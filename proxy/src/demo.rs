@@ -21,7 +21,13 @@ pub async fn run(mode: &str, host: &str, port: u16) -> Result<(), String> {
     let mut tasks = Vec::new();
     for (i, node_port) in NODE_PORTS.iter().enumerate() {
         let name = format!("kv{}", i + 1);
-        let listener = server::bind(host, *node_port).await?;
+        let listener = server::bind(host, *node_port).await.map_err(|_| {
+            format!(
+                "port {node_port} is already in use: the demo's nodes always take ports 5000-5002 \
+                 (-p moves only the proxy); stop what uses it (`lsof -i :{node_port}`), or run \
+                 your own nodes and `proxy -c configs/localhost.yml`"
+            )
+        })?;
         let mut settings = storage::Settings::named(&name);
         settings.port = *node_port;
         tasks.push(tokio::spawn(storage::serve(
@@ -53,5 +59,6 @@ pub async fn run(mode: &str, host: &str, port: u16) -> Result<(), String> {
     for t in tasks {
         let _ = t.await;
     }
+    println!("demo stopped: the nodes and the proxy are down, their keys gone");
     Ok(())
 }

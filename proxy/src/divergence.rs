@@ -20,11 +20,58 @@ pub const MAX_LISTED: usize = 100;
 pub struct Divergence {
     pub key: String,
     pub missing_on: Vec<String>,
-    /// Node name → value, when the values differ.
+    /// Node name → its value, for every node that has the key.
     pub values: BTreeMap<String, String>,
 }
 
-/// The keys the nodes that answered with data disagree on.
+/// How many distinct keys the nodes that answered hold, a key on several nodes once.
+pub fn distinct_keys(views: &[NodeView]) -> usize {
+    let keys: HashSet<&str> = views
+        .iter()
+        .filter(|v| v.up)
+        .flat_map(|v| v.pairs.iter().map(|(k, _)| k.as_str()))
+        .collect();
+    keys.len()
+}
+
+/// `a` before `b` as a person counts: `key-2` before `key-10` (digit runs compare as
+/// numbers, the rest as text).
+pub fn natural(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.chars().peekable(), b.chars().peekable());
+    loop {
+        match (x.peek().copied(), y.peek().copied()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let run = |it: &mut std::iter::Peekable<std::str::Chars>| {
+                    let mut s = String::new();
+                    while let Some(c) = it.peek().copied().filter(char::is_ascii_digit) {
+                        s.push(c);
+                        it.next();
+                    }
+                    s
+                };
+                let (m, n) = (run(&mut x), run(&mut y));
+                let (m, n) = (m.trim_start_matches('0'), n.trim_start_matches('0'));
+                let order = m.len().cmp(&n.len()).then_with(|| m.cmp(n));
+                if order != std::cmp::Ordering::Equal {
+                    return order;
+                }
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(&d);
+                }
+                x.next();
+                y.next();
+            }
+        }
+    }
+}
+
+/// The keys the nodes that answered with data disagree on, in natural order, each with
+/// every node's value and the nodes it is missing on.
 pub fn divergence(views: &[NodeView]) -> Vec<Divergence> {
     let readable: Vec<&NodeView> = views.iter().filter(|v| v.up && v.count.is_some()).collect();
     if readable.len() < 2 {
@@ -41,7 +88,7 @@ pub fn divergence(views: &[NodeView]) -> Vec<Divergence> {
         .collect();
     let keys: HashSet<&str> = maps.iter().flat_map(|m| m.keys().copied()).collect();
     let mut keys: Vec<&str> = keys.into_iter().collect();
-    keys.sort_unstable();
+    keys.sort_unstable_by(|a, b| natural(a, b));
     let mut out = Vec::new();
     for key in keys {
         let missing_on: Vec<String> = readable
@@ -57,11 +104,6 @@ pub fn divergence(views: &[NodeView]) -> Vec<Divergence> {
             .collect();
         let distinct: HashSet<&String> = values.values().collect();
         if !missing_on.is_empty() || distinct.len() > 1 {
-            let values = if distinct.len() > 1 {
-                values
-            } else {
-                BTreeMap::new()
-            };
             out.push(Divergence {
                 key: key.to_string(),
                 missing_on,
@@ -73,4 +115,19 @@ pub fn divergence(views: &[NodeView]) -> Vec<Divergence> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural;
+
+    #[test]
+    fn keys_sort_as_people_count() {
+        let mut keys = vec!["key-10", "key-2", "key-1", "a", "key-02x", "b3", "b10"];
+        keys.sort_by(|a, b| natural(a, b));
+        assert_eq!(
+            keys,
+            ["a", "b3", "b10", "key-1", "key-2", "key-02x", "key-10"]
+        );
+    }
 }

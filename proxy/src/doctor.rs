@@ -23,12 +23,7 @@ use crate::upstream::{Answer, NodeRequest, Upstream};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Check every node of this config.
-    #[arg(
-        short = 'c',
-        long,
-        conflicts_with = "node",
-        required_unless_present = "node"
-    )]
+    #[arg(short = 'c', long, conflicts_with = "node")]
     pub config: Option<std::path::PathBuf>,
     /// Check one node by its URL, e.g. http://localhost:5000 or https://x.ngrok-free.app.
     #[arg(long)]
@@ -246,6 +241,7 @@ async fn round_trip(
         body: json!({"value": value}).to_string().into(),
         content_type: Some(hyper::header::HeaderValue::from_static("application/json")),
         via: None,
+        key: Some(key.to_string()),
     };
     let send = |req: NodeRequest| async move {
         upstream
@@ -260,10 +256,7 @@ async fn round_trip(
             Err(format!(
                 "{what} answered {} ({}); it must answer {want}",
                 a.status,
-                String::from_utf8_lossy(&a.body)
-                    .chars()
-                    .take(80)
-                    .collect::<String>()
+                got_instead(a)
             ))
         }
     };
@@ -277,10 +270,7 @@ async fn round_trip(
     if back.as_ref() != Some(value) {
         return Err(format!(
             "GET /get answered {} instead of a JSON object whose \"value\" is the value put",
-            String::from_utf8_lossy(&got.body)
-                .chars()
-                .take(80)
-                .collect::<String>()
+            got_instead(&got)
         ));
     }
     let mut del = NodeRequest {
@@ -296,6 +286,35 @@ async fn round_trip(
     let after = send(NodeRequest::get(format!("/get?key={q}"))).await?;
     expect("GET /get after the delete", &after, StatusCode::NOT_FOUND)?;
     Ok(got.latency.as_millis() as u64)
+}
+
+/// What a node answered instead, on one line: an HTML page is called that (with its
+/// title), anything else is its first 80 characters with the line breaks folded.
+fn got_instead(a: &Answer) -> String {
+    let text = String::from_utf8_lossy(&a.body);
+    let kind = a
+        .content_type
+        .as_ref()
+        .and_then(|t| t.to_str().ok())
+        .unwrap_or("no Content-Type");
+    if kind.contains("html") || text.trim_start().starts_with('<') {
+        let title = text
+            .split_once("<title>")
+            .and_then(|(_, rest)| rest.split_once("</title>"))
+            .map(|(t, _)| format!(" titled \"{}\"", one_line(t, 60)))
+            .unwrap_or_default();
+        return format!("an HTML page{title}, not JSON");
+    }
+    format!("{kind}: {}", one_line(&text, 80))
+}
+
+/// `text` on one line (runs of whitespace as one space), at most `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match folded.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &folded[..at]),
+        None => folded,
+    }
 }
 
 /// `proxy doctor ...`: exit 0 when every node passes, 1 when any fails, 2 for a config
@@ -316,7 +335,7 @@ pub async fn main(args: Args) -> ExitCode {
             }
         },
         (None, Some(url)) => {
-            if let Err(why) = crate::config::check_node("node", url) {
+            if let Err(why) = crate::config::check_url(url) {
                 eprintln!("proxy doctor: {why}");
                 return ExitCode::from(2);
             }
@@ -329,7 +348,10 @@ pub async fn main(args: Args) -> ExitCode {
             )
         }
         (None, None) => {
-            eprintln!("proxy doctor: say what to check: -c FILE or --node URL");
+            eprintln!(
+                "proxy doctor: say what to check: `--node URL` for one node (yours, before you \
+                 share it), or `-c FILE` for every node of a class's config"
+            );
             return ExitCode::from(2);
         }
     };

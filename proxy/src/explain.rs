@@ -26,14 +26,50 @@ pub fn explain(cluster: &Cluster, key: &str) -> Value {
         .get(index)
         .map(|n| n.name.clone())
         .unwrap_or_default();
-    let words = format!(
-        "SHA-256(\"{key}\") = {sha256}. As a number that is {integer}; {integer} mod {n} = {remainder}. \
-         In {mode} mode {rule}: writes go to {writes}; reads ask {reads}.",
-        mode = cluster.mode.name(),
-        rule = cluster.mode.rule(),
-        writes = names(&writes).join(", "),
-        reads = names(&reads).join(" then "),
-    );
+    let replicated = writes.len() == n && n > 1 && cluster.mode.name() == "replication";
+    let (words, steps) = if replicated {
+        let all = names(&writes).join(", ");
+        let order = names(&reads).join(", then ");
+        (
+            format!(
+                "In replication mode every key lives on every node, so \"{key}\" does too: \
+                 writes go to {all} at once; reads try {order}, and the first that has it answers."
+            ),
+            vec![
+                step("key", key, None),
+                step("lives on", &format!("every node: {all}"), None),
+                step("writes go to", &format!("{all}, at once"), None),
+                step(
+                    "reads try",
+                    &format!("{order} (the first that has it answers)"),
+                    None,
+                ),
+            ],
+        )
+    } else {
+        (
+            format!(
+                "SHA-256(\"{key}\") = {sha256}. As a number that is {integer}; {integer} mod {n} = {remainder}. \
+                 In {mode} mode {rule}: writes go to {writes}; reads ask {reads}.",
+                mode = cluster.mode.name(),
+                rule = cluster.mode.rule(),
+                writes = names(&writes).join(", "),
+                reads = names(&reads).join(" then "),
+            ),
+            vec![
+                step("key", key, None),
+                step("SHA-256 of its UTF-8 bytes", &sha256, None),
+                step("read as one number", &shorten(&integer), Some(&integer)),
+                step(
+                    &format!("mod {n}, the number of nodes"),
+                    &format!("{} mod {n} = {remainder}", shorten(&integer)),
+                    None,
+                ),
+                step("index in the config's order", &index.to_string(), None),
+                step("node", &node, None),
+            ],
+        )
+    };
     json!({
         "key": key,
         "mode": cluster.mode.name(),
@@ -47,7 +83,28 @@ pub fn explain(cluster: &Cluster, key: &str) -> Value {
         "reads_try": names(&reads),
         "python": format!("int(hashlib.sha256({}.encode()).hexdigest(), 16) % {n}", python_string(key)),
         "words": words,
+        "steps": steps,
+        "lit": names(&writes),
     })
+}
+
+/// One line of the explanation: what it is, its value (shortened), and the whole value
+/// when it was shortened.
+fn step(what: &str, value: &str, full: Option<&str>) -> Value {
+    json!({"what": what, "value": value, "full": full})
+}
+
+/// A long number as its first and last digits: `11579…39936 (78 digits)`.
+fn shorten(number: &str) -> String {
+    if number.len() <= 16 {
+        return number.to_string();
+    }
+    format!(
+        "{}…{} ({} digits)",
+        &number[..6],
+        &number[number.len() - 6..],
+        number.len()
+    )
 }
 
 /// A big-endian unsigned integer in decimal, by long division (the digest is 256 bits,

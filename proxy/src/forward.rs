@@ -123,7 +123,7 @@ async fn one(
     let trail = vec![Step::of(node, &result)];
     let response = match result {
         Ok(answer) => as_data(node, answer),
-        Err(e) => e.into_http_error().into_response(),
+        Err(e) => e.into_http_error().for_key(&req.key).into_response(),
     };
     Forwarded {
         response,
@@ -170,6 +170,24 @@ fn as_data(node: &NodeAddr, answer: Answer) -> Response {
         .into_response();
     }
     http::bytes(answer.status, "application/json", answer.body)
+}
+
+/// An error about a key says which: `"key"` beside the error, and, for a failure of the
+/// nodes (5xx), the key in the sentence too. A node's own 4xx sentence is passed on as it is.
+trait ForKey {
+    fn for_key(self, key: &Option<String>) -> Self;
+}
+
+impl ForKey for HttpError {
+    fn for_key(mut self, key: &Option<String>) -> Self {
+        if let Some(key) = key {
+            if self.status.is_server_error() {
+                self.message = format!("key {key:?}: {}", self.message);
+            }
+            self = self.with("key", key.as_str());
+        }
+        self
+    }
 }
 
 /// One node's outcome, as listed in a replicated write's answer.
@@ -325,6 +343,7 @@ async fn all(
         };
         HttpError::new(same, first)
             .with("nodes", outcomes)
+            .for_key(&req.key)
             .into_response()
     } else {
         let reasons: Vec<String> = results
@@ -336,6 +355,7 @@ async fn all(
             format!("no node did it ({})", reasons.join("; ")),
         )
         .with("nodes", outcomes)
+        .for_key(&req.key)
         .into_response()
     };
     let nodes = if stored.is_empty() {
@@ -394,6 +414,7 @@ async fn first_found(
     let response = if all_said_404 {
         HttpError::new(StatusCode::NOT_FOUND, "key not found on any node")
             .with("nodes", outcomes)
+            .for_key(&req.key)
             .into_response()
     } else {
         let status = failure_status(tried.iter().map(|(_, r)| r));
@@ -409,6 +430,7 @@ async fn first_found(
             ),
         )
         .with("nodes", outcomes)
+        .for_key(&req.key)
         .into_response()
     };
     Forwarded {

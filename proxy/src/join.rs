@@ -222,6 +222,10 @@ impl Proxy {
             }
             Admission::New => {
                 tracing::info!("node {} joined from {}: now {n} nodes", node.name, node.url);
+                self.recent.event(
+                    "joined",
+                    format!("{} joined from {}: {n} nodes", node.name, node.url),
+                );
                 self.nodes_changed(before, n);
                 format!("{} is in the class, node {} of {n}", node.name, index + 1)
             }
@@ -272,6 +276,8 @@ impl Proxy {
         })?;
         let n = after.nodes.len();
         tracing::info!("node {} left: now {n} nodes", body.name);
+        self.recent
+            .event("left", format!("{} left the class: {n} nodes", body.name));
         self.nodes_changed(before, n);
         Ok(http::json(
             StatusCode::OK,

@@ -117,5 +117,8 @@ pub fn print_banner(config: &Config, port: u16) {
         );
     }
     println!("open http://localhost:{port}/state");
+    if let Some(ip) = storage::server::lan_address() {
+        println!("students on this network open http://{ip}:{port}/state");
+    }
     println!("try:  curl -i -X POST 'http://localhost:{port}/put?key=hello' -d '{{\"value\": \"world\"}}'");
 }

@@ -39,9 +39,9 @@ struct Cli {
     #[arg(long, conflicts_with_all = ["config", "check"])]
     demo: bool,
 
-    /// The demo's mode.
-    #[arg(long, default_value = "sharding", requires = "demo")]
-    mode: String,
+    /// The demo's mode (sharding when not given). With a config, the config says the mode.
+    #[arg(long)]
+    mode: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -59,17 +59,23 @@ async fn main() -> ExitCode {
     }
     let _log = server::init_logging();
     if cli.demo {
-        if mode::by_name(&cli.mode).is_none() {
+        let mode = cli.mode.as_deref().unwrap_or("sharding");
+        if mode::by_name(mode).is_none() {
             return fail(&format!(
-                "unknown mode '{}': valid modes are {}",
-                cli.mode,
+                "unknown mode '{mode}': valid modes are {}",
                 mode::NAMES.join(", ")
             ));
         }
-        return match proxy::demo::run(&cli.mode, &cli.host, cli.port).await {
+        return match proxy::demo::run(mode, &cli.host, cli.port).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(why) => fail(&why),
         };
+    }
+    if let Some(mode) = &cli.mode {
+        return fail(&format!(
+            "--mode {mode} works only with --demo; with a config, write `mode: {mode}` in the file \
+             (the proxy reloads it live)"
+        ));
     }
     let Some(path) = cli.config else {
         return fail("no config: run `proxy -c configs/localhost.yml`, or `proxy --demo` to try it without one");
@@ -96,6 +102,7 @@ async fn main() -> ExitCode {
     let proxy = Arc::new(Proxy::new(config));
     reload::watch(proxy.clone(), path, loaded);
     proxy::serve(listener, proxy, server::stop_signal()).await;
+    tracing::info!("proxy stopped");
     ExitCode::SUCCESS
 }
 

@@ -29,15 +29,34 @@ pub struct Entry {
     pub ms: f64,
 }
 
-/// A ring of the last [`KEEP`] requests and [`KEEP_KEYS`] written keys. Std `Mutex`es:
-/// each is held for a push or a copy only.
+/// How many config events the page lists.
+pub const KEEP_EVENTS: usize = 8;
+
+/// How long the notice that the number of nodes changed stays on the page (a `/clear`
+/// removes it sooner: the keys it warns about are gone).
+pub const NOTICE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Something that changed the class: a reload, a mode switch, a node joining or leaving,
+/// and an edit refused, with its reason (a teacher watching the projector must not think
+/// a bad edit took effect).
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub at_ms: u64,
+    /// `reload`, `rejected`, `joined`, `left`: the page colours by it.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// A ring of the last [`KEEP`] requests, [`KEEP_KEYS`] written keys and [`KEEP_EVENTS`]
+/// config events. Std `Mutex`es: each is held for a push or a copy only.
 #[derive(Default)]
 pub struct Recent {
     entries: Mutex<VecDeque<Entry>>,
     /// Keys written, newest last, each once.
     keys: Mutex<VecDeque<String>>,
-    /// The last change to the number of nodes, in words, for the page.
-    notice: Mutex<Option<String>>,
+    /// The last change to the number of nodes, in words, and when, for the page.
+    notice: Mutex<Option<(std::time::Instant, String)>>,
+    events: Mutex<VecDeque<Event>>,
 }
 
 impl Recent {
@@ -95,13 +114,40 @@ impl Recent {
 impl Recent {
     /// Remembers what just changed for the page (the number of nodes, say).
     pub fn set_notice(&self, text: String) {
-        *self.notice.lock().unwrap_or_else(|e| e.into_inner()) = Some(text);
+        *self.notice.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), text));
     }
 
+    /// The notice, for [`NOTICE_FOR`] after it was set.
     pub fn notice(&self) -> Option<String> {
-        self.notice
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let notice = self.notice.lock().unwrap_or_else(|e| e.into_inner());
+        notice
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < NOTICE_FOR)
+            .map(|(_, text)| text.clone())
+    }
+
+    /// The class was cleared: what the notice warned about is gone with the keys.
+    pub fn cleared(&self) {
+        *self.notice.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Remembers a config event for the page's list.
+    pub fn event(&self, kind: &'static str, text: String) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if events.len() == KEEP_EVENTS {
+            events.pop_front();
+        }
+        events.push_back(Event {
+            at_ms: crate::health::now_ms(),
+            kind,
+            text,
+        });
+    }
+
+    /// The config events, newest first.
+    pub fn events(&self) -> Vec<Event> {
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events.iter().rev().cloned().collect()
     }
 }

@@ -50,11 +50,40 @@ pub fn apply(proxy: &Proxy, path: &std::path::Path, text: &str) {
                 after.mode.name(),
                 after.names().join(", ")
             );
+            let mut what = Vec::new();
+            if before.mode.name() != after.mode.name() {
+                what.push(format!(
+                    "mode {} → {}",
+                    before.mode.name(),
+                    after.mode.name()
+                ));
+            }
+            let (was, now) = (before.names(), after.names());
+            let added: Vec<&str> = now.iter().filter(|n| !was.contains(n)).copied().collect();
+            let removed: Vec<&str> = was.iter().filter(|n| !now.contains(n)).copied().collect();
+            if !added.is_empty() {
+                what.push(format!("added {}", added.join(", ")));
+            }
+            if !removed.is_empty() {
+                what.push(format!("removed {}", removed.join(", ")));
+            }
+            if what.is_empty() {
+                what.push("nothing the page shows changed".into());
+            }
+            proxy
+                .recent
+                .event("reload", format!("config reloaded: {}", what.join("; ")));
             proxy.nodes_changed(before.nodes.len(), after.nodes.len());
         }
-        Err(why) => tracing::error!(
-            "config {} not reloaded, the running config stays: {why}",
-            path.display()
-        ),
+        Err(why) => {
+            tracing::error!(
+                "config {} not reloaded, the running config stays: {why}",
+                path.display()
+            );
+            proxy.recent.event(
+                "rejected",
+                format!("edit refused, the running config stays: {why}"),
+            );
+        }
     }
 }

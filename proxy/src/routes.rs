@@ -100,6 +100,7 @@ impl Proxy {
                     body,
                     content_type,
                     via,
+                    key: Some(key),
                 };
                 if op == Op::Write {
                     self.snapshots.wrote();
@@ -114,6 +115,7 @@ impl Proxy {
                     ..NodeRequest::get("/clear")
                 };
                 self.snapshots.wrote();
+                self.recent.cleared();
                 Ok(forward::run(&self.upstream, &cluster, plan, node_req).await)
             }
             "/dump" => Ok(local(self.dump(&cluster).await)),

@@ -85,6 +85,8 @@ type Fingerprint = Vec<(Option<usize>, Option<String>)>;
 #[derive(Default)]
 struct Divergent {
     keys: Arc<Vec<Divergence>>,
+    /// How many distinct keys the nodes held (a replicated key counts once).
+    distinct: usize,
     from: Fingerprint,
     at: Option<Instant>,
 }
@@ -183,8 +185,8 @@ impl Snapshots {
         *locked(&self.started) = Some(Instant::now());
         let writes = self.writes.load(Ordering::Relaxed);
         let views = overview::gather(&proxy.upstream, cluster, Depth::Summary(KEYS_PER_CARD)).await;
-        let divergent = self.divergence(proxy, cluster, &views).await;
-        let page = state_page::build(proxy, cluster, &views, &divergent, "");
+        let (divergent, distinct) = self.divergence(proxy, cluster, &views).await;
+        let page = state_page::build(proxy, cluster, &views, &divergent, distinct, "");
         let json = Bytes::from(serde_json::to_string(&page).unwrap_or_default());
         let etag = etag(&json);
         let sweep = Arc::new(Sweep {
@@ -204,31 +206,35 @@ impl Snapshots {
 
     /// The keys replicas disagree on: recomputed from a full gather when a node's count
     /// or digest changed since the last time, and at most every [`DIVERGENCE_EVERY`].
-    async fn divergence(
+    /// With it, how many distinct keys the nodes hold, when that is known for these
+    /// very views (else the page counts the fullest node's keys).
+    pub async fn divergence(
         &self,
         proxy: &Proxy,
         cluster: &Arc<Cluster>,
         views: &[NodeView],
-    ) -> Arc<Vec<Divergence>> {
+    ) -> (Arc<Vec<Divergence>>, Option<usize>) {
         if cluster.mode.name() != "replication" {
-            return Arc::default();
+            return (Arc::default(), None);
         }
         let now: Fingerprint = views.iter().map(|v| (v.count, v.digest.clone())).collect();
         {
             let last = locked(&self.divergent);
-            let recent = last.at.is_some_and(|t| t.elapsed() < DIVERGENCE_EVERY);
-            if last.from == now || recent {
-                return last.keys.clone();
+            let exact = last.from == now;
+            if exact || last.at.is_some_and(|t| t.elapsed() < DIVERGENCE_EVERY) {
+                return (last.keys.clone(), exact.then_some(last.distinct));
             }
         }
         let full = self.full(proxy, cluster).await;
         let fresh = Arc::new(divergence::divergence(&full.views));
+        let distinct = divergence::distinct_keys(&full.views);
         *locked(&self.divergent) = Divergent {
             keys: fresh.clone(),
+            distinct,
             from: now,
             at: Some(Instant::now()),
         };
-        fresh
+        (fresh, Some(distinct))
     }
 
     /// Every pair of every node: the latest full gather when it is young and nothing was

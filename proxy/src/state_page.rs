@@ -22,9 +22,12 @@ use crate::Proxy;
 
 /// One colour per node, in config order, repeating past the end.
 const COLOURS: &[&str] = &[
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
-    "#7f7f7f", "#bcbd22",
+    "#1f5f99", "#b8211c", "#1e7a1e", "#6a3d9a", "#a04f00", "#0b6e7a", "#7a4a3a", "#a8327f",
+    "#555555", "#626200",
 ];
+// Every colour carries white bold text (names on the bar) and is text itself (names in
+// the feed): each is at least 4.5:1 against white and the page's background (WCAG AA;
+// the browser test computes it from the page's own styles).
 
 /// Everything the page shows, at one moment.
 #[derive(Serialize, Clone)]
@@ -37,8 +40,17 @@ pub struct Snapshot {
     timeout_ms: u64,
     /// Keys held across all nodes (a replicated key counts once per node).
     total_keys: usize,
+    /// In replication: how many distinct keys (each held by every node that is whole).
+    replicated: bool,
+    distinct_keys: usize,
+    /// The count in words: "21 keys held in all", or "21 keys × 3 copies".
+    headline: String,
+    /// What a node being down means for the keys, in this mode, when one is.
+    down_warning: Option<String>,
     nodes: Vec<Card>,
     recent: Vec<Entry>,
+    /// Reloads, refused edits, joins and leaves, newest first.
+    events: Vec<crate::recent::Event>,
     divergent: Vec<Divergence>,
     /// The last change of the number of nodes, in words (that moves most keys).
     notice: Option<String>,
@@ -55,8 +67,12 @@ struct Card {
     up: bool,
     latency_ms: u64,
     count: Option<usize>,
-    /// Its share of all keys, in percent, for the distribution bar.
+    /// Its share of all keys, in percent, for the distribution bar (sharding).
     share_pct: f64,
+    /// In replication: how many of the distinct keys it holds, in percent.
+    complete_pct: Option<f64>,
+    /// Down: what that means for its keys, in words.
+    down_note: Option<String>,
     colour: &'static str,
     keys: Vec<Pair>,
     foreign_html: Option<String>,
@@ -84,7 +100,15 @@ struct Page<'a> {
 pub async fn filtered(proxy: &Proxy, cluster: &Arc<Cluster>, filter: &str) -> Snapshot {
     let sweep = proxy.snapshots.fresh(proxy, cluster).await;
     let full = proxy.snapshots.full(proxy, cluster).await;
-    build(proxy, cluster, &full.views, &sweep.divergent, filter)
+    let distinct = crate::divergence::distinct_keys(&full.views);
+    build(
+        proxy,
+        cluster,
+        &full.views,
+        &sweep.divergent,
+        Some(distinct),
+        filter,
+    )
 }
 
 /// The page's data from every node's view; `filter` keeps the keys containing it.
@@ -93,14 +117,60 @@ pub fn build(
     cluster: &Cluster,
     views: &[NodeView],
     divergent: &Arc<Vec<Divergence>>,
+    distinct: Option<usize>,
     filter: &str,
 ) -> Snapshot {
     let recent_keys = proxy.recent.keys();
     let total_keys: usize = views.iter().filter_map(|v| v.count).sum();
+    let replicated = cluster.mode.name() == "replication";
+    // Without a full gather for these very views, the fullest node is the best count.
+    let distinct_keys =
+        distinct.unwrap_or_else(|| views.iter().filter_map(|v| v.count).max().unwrap_or(0));
+    let down: Vec<&str> = views
+        .iter()
+        .filter(|v| !v.up)
+        .map(|v| v.node.name.as_str())
+        .collect();
+    let meaning = if replicated {
+        "the other nodes answer for its keys; it misses every write made meanwhile"
+    } else {
+        "its keys cannot be read or written"
+    };
+    let down_warning = (!down.is_empty()).then(|| {
+        format!(
+            "{} DOWN — {meaning}{}",
+            down.join(", "),
+            if replicated {
+                ""
+            } else {
+                " (the count above leaves them out)"
+            }
+        )
+    });
+    let headline = if replicated {
+        format!(
+            "{distinct_keys} keys × {} copies ({total_keys} held in all)",
+            cluster.nodes.len()
+        )
+    } else {
+        format!("{total_keys} keys held in all")
+    };
     let nodes = views
         .iter()
         .enumerate()
-        .map(|(i, v)| card(i, v, total_keys, &recent_keys, filter))
+        .map(|(i, v)| {
+            let mut c = card(i, v, total_keys, &recent_keys, filter);
+            if replicated {
+                c.complete_pct = v.count.map(|n| match distinct_keys {
+                    0 => 100.0,
+                    d => (n as f64 * 1000.0 / d as f64).round() / 10.0,
+                });
+            }
+            if !v.up {
+                c.down_note = Some(format!("{} DOWN — {meaning}", v.node.name));
+            }
+            c
+        })
         .collect();
     Snapshot {
         swept_at_ms: crate::health::now_ms(),
@@ -109,8 +179,13 @@ pub fn build(
         n: cluster.nodes.len(),
         timeout_ms: cluster.timeout.as_millis() as u64,
         total_keys,
+        replicated,
+        distinct_keys,
+        headline,
+        down_warning,
         nodes,
         recent: proxy.recent.list(),
+        events: proxy.recent.events(),
         divergent: divergent.to_vec(),
         notice: proxy.recent.notice(),
         filter: filter.to_string(),
@@ -164,6 +239,8 @@ fn card(i: usize, v: &NodeView, total: usize, recent_keys: &[String], filter: &s
             (Some(c), t) if t > 0 => (c as f64 * 1000.0 / t as f64).round() / 10.0,
             _ => 0.0,
         },
+        complete_pct: None,
+        down_note: None,
         colour: COLOURS[i % COLOURS.len()],
         keys,
         foreign_html: v.foreign_html.clone(),

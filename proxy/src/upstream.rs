@@ -134,6 +134,8 @@ pub struct NodeRequest {
     /// The `Via` the client's request came with (another proxy in front of us), kept so
     /// a loop through several proxies is seen too.
     pub via: Option<HeaderValue>,
+    /// The key it is about, decoded, so an error can name it.
+    pub key: Option<String>,
 }
 
 impl NodeRequest {
@@ -144,6 +146,7 @@ impl NodeRequest {
             body: Bytes::new(),
             content_type: None,
             via: None,
+            key: None,
         }
     }
 }

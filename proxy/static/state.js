@@ -1,7 +1,8 @@
-// The live part of the proxy's /state page: it follows /events (each sweep of the nodes,
-// pushed by the proxy) and redraws the page from it; when the stream fails, or a filter
-// narrows the keys, it polls /state.json every second instead. Everything a node or a user sent is written with
-// textContent (never innerHTML), so a key like <script> stays text.
+// The live part of the proxy's /state page. It polls /state.json every second, then
+// follows /events (each sweep of the nodes, pushed by the proxy) and redraws the page
+// from it; when the stream fails, or a filter narrows the keys, it polls again.
+// Everything a node or a user sent is written with textContent (never innerHTML), so a
+// key like <script> stays text. Tables are updated row by row, in place.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -9,6 +10,8 @@
   // While a filter hides keys, nothing is forgotten, so clearing it highlights nothing.
   let seen = null;
   let last = JSON.parse($("first").textContent);
+  // The nodes the last explanation named: their cards stay lit until the next one.
+  let lit = [];
 
   function el(tag, props, children) {
     const e = document.createElement(tag);
@@ -19,6 +22,32 @@
     }
     for (const c of children || []) if (c) e.appendChild(c);
     return e;
+  }
+
+  // Makes `table`'s rows (after its header row) match `rows`, each a list of cells
+  // `{text, cls, parts}`: a row or cell that did not change is left as it is, so a
+  // screen reader (aria-live) hears what is new, not the whole table every second.
+  function syncRows(table, rows) {
+    while (table.rows.length > rows.length + 1) table.deleteRow(-1);
+    rows.forEach((cells, i) => {
+      const tr = table.rows[i + 1] || table.insertRow();
+      if (cells.rowClass !== undefined && tr.className !== cells.rowClass) tr.className = cells.rowClass;
+      cells.forEach((c, j) => {
+        const td = tr.cells[j] || tr.insertCell();
+        const key = JSON.stringify(c);
+        if (td.dataset.was === key) return;
+        td.dataset.was = key;
+        td.className = c.cls || "";
+        if (c.parts) td.replaceChildren(...c.parts());
+        else td.textContent = c.text;
+      });
+    });
+  }
+
+  const colours = new Map(); // node name -> its colour
+  function named(name, text) {
+    const c = colours.get(name);
+    return el("span", c ? { style: "color: " + c + "; font-weight: bold", text } : { text });
   }
 
   // One card per node, kept from one update to the next and filled in place: a list
@@ -39,15 +68,18 @@
   function fill(c, fresh, filter) {
     const k = cardFor(c);
     k.root.style.borderColor = c.colour;
+    k.root.classList.toggle("is-down", !c.up);
+    k.root.classList.toggle("lit", lit.includes(c.name));
     k.head.replaceChildren(
       el("h2", { text: c.name }),
       el("div", { class: "url", text: c.url }),
       el("div", {}, [
         el("span", { class: "badge " + (c.up ? "up" : "down"), text: c.up ? "UP" : "DOWN" }),
         c.joined ? el("span", { class: "badge joined", text: "joined" }) : null,
-        document.createTextNode(" " + c.latency_ms + " ms"),
+        c.up ? document.createTextNode(" " + c.latency_ms + " ms") : null,
       ]),
       ...[
+        c.down_note ? el("div", { class: "err", text: c.down_note }) : null,
         c.count !== null ? el("div", { class: "count", text: c.count + " keys" }) : null,
         c.error ? el("div", { class: "err", text: c.error }) : null,
         c.count !== null && c.keys.length < c.count
@@ -89,44 +121,76 @@
     old.replaceWith(node);
   }
 
+  // Sharding: each node's share of the keys, a node that is down as a hatched block that
+  // says so. Replication: how complete each node is (a share means nothing there).
+  function drawBar(s) {
+    if (s.replicated) {
+      replace("bar", el("div", { class: "complete", title: "how complete each node is" }, s.nodes.map((c) =>
+        el("div", {}, [
+          el("span", { text: c.name + ": " + (c.complete_pct === null ? "DOWN"
+            : c.count + " of " + s.distinct_keys + " keys (" + c.complete_pct + "%)") }),
+          el("div", { class: "meter" }, [el("span", { style: "background: " + c.colour + "; width: " + (c.complete_pct || 0) + "%" })]),
+        ]))));
+      return;
+    }
+    replace("bar", el("div", { class: "bar", title: "keys per node" }, s.nodes
+      .filter((c) => !c.up || c.share_pct > 0)
+      .map((c) => c.up
+        ? el("span", { style: "background: " + c.colour + "; width: " + c.share_pct + "%", text: c.name + " " + c.share_pct + "%" })
+        : el("span", { class: "gone", style: "width: " + (100 / s.n) + "%", text: c.name + " DOWN" }))));
+  }
+
+  // The way a request went, each node in its colour: "kv1 ✗ timeout → kv2 200".
+  function way(r) {
+    if (!r.trail || r.trail.length === 0) return () => [document.createTextNode(r.nodes.join(", "))];
+    return () => r.trail.flatMap((t, i) => [
+      i > 0 ? document.createTextNode(" → ") : null,
+      named(t.node, t.node),
+      el("span", { class: t.ok ? "" : "step-fail", text: (t.ok ? " " : " ✗ ") + t.outcome }),
+    ].filter(Boolean));
+  }
+
+  function statusClass(status) {
+    if (status < 300) return "status-ok";
+    if (status < 500) return "status-miss";
+    return "status-fail";
+  }
+
   function draw(s) {
     const filter = $("filter").value.trim().toLowerCase();
     const now = new Set();
     s.nodes.forEach((c) => c.keys.forEach((p) => now.add(c.name + "\u0000" + p.key)));
     const fresh = new Set(seen === null ? [] : [...now].filter((k) => !seen.has(k)));
     seen = filter || s.filter ? new Set([...(seen || []), ...now]) : now;
+    s.nodes.forEach((c) => colours.set(c.name, c.colour));
     $("mode").textContent = s.mode;
     $("rule").textContent = s.rule;
     $("notice").textContent = s.notice || "";
     $("notice").hidden = !s.notice;
+    $("down-warning").textContent = s.down_warning || "";
+    $("down-warning").hidden = !s.down_warning;
     $("n").textContent = s.n;
-    $("total").textContent = s.total_keys;
+    $("total").textContent = s.headline;
     $("timeout").textContent = s.timeout_ms;
     document.title = "kv proxy · " + s.mode;
-    replace("bar", el("div", { class: "bar", title: "keys per node" }, s.nodes
-      .filter((c) => c.share_pct > 0)
-      .map((c) => el("span", { style: "background: " + c.colour + "; width: " + c.share_pct + "%", text: c.name + " " + c.share_pct + "%" }))));
+    const events = $("events");
+    events.replaceChildren(...s.events.map((e) => el("li", { class: e.kind, text: e.text })));
+    drawBar(s);
     drawCards(s, fresh, filter);
-    replace("recent", el("table", {}, [
-      el("tr", {}, ["method", "key", "node", "status", "ms"].map((h) => el("th", { text: h }))),
-      ...s.recent.map((r) => el("tr", {}, [r.method, r.key, path(r), String(r.status), r.ms.toFixed(1)]
-        .map((t) => el("td", { text: t })))),
+    syncRows($("recent"), s.recent.map((r) => [
+      { text: r.method },
+      { text: r.key },
+      { text: JSON.stringify(r.trail), parts: way(r) },
+      { text: String(r.status), cls: statusClass(r.status) },
+      { text: r.ms.toFixed(1) },
     ]));
     $("divergent-section").hidden = s.divergent.length === 0;
-    replace("divergent", el("table", {}, [
-      el("tr", {}, ["key", "missing on", "values"].map((h) => el("th", { text: h }))),
-      ...s.divergent.map((d) => el("tr", { class: "diverge" }, [
-        el("td", { text: d.key }),
-        el("td", { text: d.missing_on.join(", ") }),
-        el("td", { text: Object.entries(d.values).map(([n, v]) => n + ": " + v).join("   ") }),
-      ])),
-    ]));
-  }
-
-  // The way a request went: "kv1 ✗ timeout → kv2 200".
-  function path(r) {
-    if (!r.trail || r.trail.length === 0) return r.nodes.join(", ");
-    return r.trail.map((t) => t.node + (t.ok ? " " : " ✗ ") + t.outcome).join(" → ");
+    syncRows($("divergent"), s.divergent.map((d) => Object.assign([
+      { text: d.key },
+      { text: d.missing_on.join(", ") },
+      { text: JSON.stringify(d.values), parts: () => Object.entries(d.values).flatMap(([n, v], i) =>
+        [i > 0 ? document.createTextNode("   ") : null, named(n, n + ": "), document.createTextNode(v)].filter(Boolean)) },
+    ], { rowClass: "diverge" })));
   }
 
   // How old the picture is: the nodes were asked at swept_at_ms.
@@ -137,6 +201,10 @@
     }
   }
   setInterval(age, 1000);
+
+  function updated() {
+    $("live").textContent = "live · updated " + new Date().toLocaleTimeString();
+  }
 
   // The stream is opened after a few seconds of polling, not at once: a page opened for a
   // glance (or rendered headless for a printout, whose clock waits for open requests)
@@ -153,7 +221,7 @@
       last = JSON.parse(ev.data);
       draw(last);
       age();
-      $("live").textContent = "live";
+      updated();
     };
     stream.onerror = () => {
       stream.close();
@@ -173,7 +241,7 @@
         last = await r.json();
         draw(last);
         age();
-        $("live").textContent = "live · updated " + new Date().toLocaleTimeString();
+        updated();
       } else {
         $("live").textContent = "live · the proxy answered " + r.status;
       }
@@ -192,6 +260,9 @@
       poll();
     }
   });
+
+  // "Where does this key go?": one step per line, a long number shortened (its whole
+  // value one click away), and the card of the node (or nodes) it names lit up.
   $("explain-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const key = $("explain-key").value;
@@ -199,7 +270,18 @@
     try {
       const r = await fetch("explain?key=" + encodeURIComponent(key), { headers: { "ngrok-skip-browser-warning": "1" } });
       const e = await r.json();
-      out.textContent = r.ok ? e.words : e.error;
+      if (!r.ok) {
+        out.replaceChildren(el("p", { class: "err", text: e.error }));
+        return;
+      }
+      out.replaceChildren(el("ol", {}, e.steps.map((st) => el("li", {}, [
+        el("span", { class: "what", text: st.what + ": " }),
+        st.full
+          ? el("details", { style: "display: inline" }, [el("summary", { class: "val", text: st.value }), el("span", { class: "val", text: st.full })])
+          : el("span", { class: "val", text: st.value }),
+      ]))));
+      lit = e.lit || [];
+      for (const [name, k] of cards) k.root.classList.toggle("lit", lit.includes(name));
     } catch (err) {
       out.textContent = "cannot reach the proxy";
     }

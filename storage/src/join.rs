@@ -203,7 +203,11 @@ impl Joining {
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| format!("bad proxy URL {}: {e}", self.proxy))?;
         let exchange = async {
-            let res = self.client.request(req).await.map_err(|e| format!("{e}"))?;
+            let res = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| unreachable(&self.proxy, &e))?;
             let status = res.status();
             let bytes = res
                 .into_body()
@@ -220,6 +224,28 @@ impl Joining {
             .await
             .map_err(|_| format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
     }
+}
+
+/// Why the proxy could not be reached, for a person: "cannot reach the proxy at URL:
+/// connection refused", not the client library's "client error (Connect)".
+fn unreachable(proxy: &str, e: &hyper_util::client::legacy::Error) -> String {
+    use std::error::Error as _;
+    let mut why = e.to_string();
+    let mut next = e.source();
+    while let Some(inner) = next {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            why = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    "connection refused (is the proxy running, and is the URL right?)".into()
+                }
+                _ => io.to_string(),
+            };
+            break;
+        }
+        why = inner.to_string();
+        next = inner.source();
+    }
+    format!("cannot reach the proxy at {proxy}: {why}")
 }
 
 /// Whether a refusal may turn into a yes by itself: joining off for now (403), the class

@@ -31,10 +31,16 @@ async fn main() {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     tracing::info!(
-        "node {} listening on http://{addr} (state page: /state)",
+        "node {} listening on http://{addr} (open http://localhost:{port}/state)",
         settings.name
     );
+    if let Some(ip) = server::lan_address().filter(|_| settings.host == "0.0.0.0") {
+        tracing::info!(
+            "on this network the node is http://{ip}:{port} (the URL for the teacher's config)"
+        );
+    }
     let joining = settings.join.as_ref().map(|proxy| {
         let port = listener
             .local_addr()

@@ -207,6 +207,16 @@ pub async fn stop_signal() {
     }
 }
 
+/// This machine's address on its network (what a student's laptop reaches it at), if it
+/// has one. Found by asking the OS which address a UDP socket would send from: `connect`
+/// on UDP only picks a route, no packet leaves the machine.
+pub fn lan_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
 /// Binds `host:port`, turning the usual failure into a sentence a teacher can act on.
 pub async fn bind(host: &str, port: u16) -> Result<TcpListener, String> {
     TcpListener::bind((host, port)).await.map_err(|e| {

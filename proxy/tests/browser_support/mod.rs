@@ -80,11 +80,10 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // The whole group: chromedriver and the Chromium processes it started. The id
         // is the one `spawn` gave us; nothing else is in that group.
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            // A negative pid is the whole process group.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
