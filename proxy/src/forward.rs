@@ -46,13 +46,15 @@ pub struct Step {
     /// Its status (`"200"`), or why there was none (`"refused"`, `"timeout"`,
     /// `"skipped: down"`).
     pub outcome: String,
+    /// It answered, and not with a failure of its own (a 404 is an answer; a 5xx or no
+    /// answer is not).
     pub ok: bool,
 }
 
 impl Step {
     fn of(node: &NodeAddr, result: &Result<Answer, NodeError>) -> Step {
         let (outcome, ok) = match result {
-            Ok(a) => (a.status.as_u16().to_string(), a.status.is_success()),
+            Ok(a) => (a.status.as_u16().to_string(), a.status.as_u16() < 500),
             Err(e) => match &e.failure {
                 crate::upstream::Failure::Timeout(_) => ("timeout".to_string(), false),
                 crate::upstream::Failure::Down(why) if why.starts_with("connection refused") => {

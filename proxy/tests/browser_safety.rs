@@ -3,7 +3,7 @@
 //! that is an `<img onerror>` stay text, on the proxy's page and on a node's own; a
 //! foreign node's page is shown in a sandboxed frame its scripts cannot reach out of;
 //! and the page is readable on a projector, photographed at 1920×1080 and 1280×720
-//! (`KV_UPDATE_SCREENSHOT=1` also writes the README's `docs/state.png`).
+//! (the README's `docs/state.png` is made by `docs/screenshot`, from the real demo).
 //!
 //! The page updating itself is in `browser_live.rs`. Without Chromium these tests print
 //! a banner and pass; `KV_REQUIRE_BROWSER=1` makes that a failure (see `browser_support`).
@@ -182,8 +182,7 @@ async fn classroom_of_21_keys() -> (Vec<common::Node>, common::Node) {
 }
 
 /// Readable on a projector: 21 keys over 3 nodes photographed at 1920×1080 and 1280×720
-/// (`target/screenshots/`; `KV_UPDATE_SCREENSHOT=1` also writes the README's
-/// `docs/state.png`); at 1280×720 the mode is at least 40 px tall and every card fits
+/// (`target/screenshots/`); at 1280×720 the mode is at least 40 px tall and every card fits
 /// across without scrolling sideways.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_page_is_readable_on_a_projector() {
@@ -211,10 +210,6 @@ async fn state_page_is_readable_on_a_projector() {
             path.display(),
             png.len()
         );
-        if width == 1920 && std::env::var("KV_UPDATE_SCREENSHOT").as_deref() == Ok("1") {
-            let docs = workspace_root().join("docs/state.png");
-            std::fs::write(&docs, &png).unwrap_or_else(|e| panic!("write {}: {e}", docs.display()));
-        }
         if width == 1280 {
             let size =
                 "return parseFloat(getComputedStyle(document.getElementById('mode')).fontSize)";
