@@ -41,8 +41,10 @@ impl hyper::body::Body for Stream {
 /// Opens a stream of sweeps: the latest at once, then each new one.
 pub fn stream(snapshots: &Snapshots) -> Response {
     let mut sweeps = snapshots.subscribe();
+    let closed = snapshots.closed();
     let (tx, rx) = mpsc::channel::<Bytes>(2);
     tokio::spawn(async move {
+        tokio::pin!(closed);
         let mut sent = None;
         loop {
             let latest = sweeps.borrow_and_update().clone();
@@ -57,6 +59,7 @@ pub fn stream(snapshots: &Snapshots) -> Response {
                 }
             }
             tokio::select! {
+                _ = &mut closed => return, // the proxy stops: end the stream
                 changed = sweeps.changed() => if changed.is_err() { return },
                 _ = tokio::time::sleep(KEEP_ALIVE) => {
                     if tx.send(Bytes::from_static(b": still here\n\n")).await.is_err() {

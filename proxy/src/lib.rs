@@ -97,6 +97,12 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Futu
         proxy.upstream.set_rules(|r| r.own = Some(own));
     }
     let sweeper = snapshot::keep_fresh(Arc::downgrade(&proxy));
+    let stopping = proxy.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Open pages' streams end now, so the stop need not wait for them.
+        stopping.snapshots.close();
+    };
     storage::server::run(listener, proxy, shutdown).await;
     sweeper.abort();
 }

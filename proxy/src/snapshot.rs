@@ -108,6 +108,8 @@ pub struct Snapshots {
     /// write each).
     viewed: Mutex<Option<Instant>>,
     started: Mutex<Option<Instant>>,
+    /// Set when the proxy stops: open event streams end, so a stop does not wait for them.
+    closing: watch::Sender<bool>,
 }
 
 impl Default for Snapshots {
@@ -121,6 +123,7 @@ impl Default for Snapshots {
             sweeps: AtomicU64::new(0),
             viewed: Mutex::new(None),
             started: Mutex::new(None),
+            closing: watch::Sender::new(false),
         }
     }
 }
@@ -143,6 +146,19 @@ impl Snapshots {
     /// Event streams follow the sweeps through this.
     pub fn subscribe(&self) -> watch::Receiver<Option<Arc<Sweep>>> {
         self.latest.subscribe()
+    }
+
+    /// The proxy is stopping: every event stream ends.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Completes when the proxy stops.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|c| *c).await;
+        }
     }
 
     /// How many pages hold an event stream open.

@@ -193,3 +193,25 @@ async fn metrics_speak_prometheus() {
         assert!(text.contains(needle), "no {needle:?} in:\n{text}");
     }
 }
+
+/// A page holding `/events` open does not hold up a stop: the stream ends when the proxy
+/// is told to stop, and the proxy is down well within its drain time.
+#[tokio::test]
+async fn an_open_stream_does_not_hold_up_a_stop() {
+    let nodes = start_nodes(1).await;
+    let (proxy, _) = start_proxy(&yaml("sharding", &[("kv1", url(nodes[0].addr))], "")).await;
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("event-stream"));
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), proxy.shutdown())
+        .await
+        .expect("the proxy did not stop within 5 s")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
