@@ -147,7 +147,12 @@ async fn failures_look_different_from_successes() {
     };
     let mut nodes = start_nodes(2).await;
     let list = named(&nodes);
-    nodes.pop().expect("kv2").shutdown().await.expect("kv2 stops");
+    nodes
+        .pop()
+        .expect("kv2")
+        .shutdown()
+        .await
+        .expect("kv2 stops");
     let (proxy, _) = start_proxy(&yaml("sharding", &list, "")).await;
     browser.goto(&state_url(proxy.addr)).await;
 
@@ -195,7 +200,10 @@ async fn failures_look_different_from_successes() {
              return c.innerText")
         .await;
     let card = card.as_str().unwrap_or_default();
-    assert!(card.contains("DOWN"), "kv2's card does not say DOWN: {card}");
+    assert!(
+        card.contains("DOWN"),
+        "kv2's card does not say DOWN: {card}"
+    );
     assert!(
         !card.contains(" ms"),
         "kv2's card shows a latency though it is down: {card}"
@@ -299,7 +307,11 @@ async fn explain_steps_open_to_the_whole_number_and_light_the_node() {
             && summary.contains(&want[want.len() - 6..]),
         "the shortened number is not {want}'s: {number}"
     );
-    assert_eq!(number["inside"], json!(true), "not one of the steps: {number}");
+    assert_eq!(
+        number["inside"],
+        json!(true),
+        "not one of the steps: {number}"
+    );
     assert_eq!(
         number["shown"],
         json!(false),
@@ -318,7 +330,11 @@ async fn explain_steps_open_to_the_whole_number_and_light_the_node() {
 
     let node = format!("kv{}", python_mod("key-7", 3) + 1);
     let lit = "return [...document.querySelectorAll('#cards .card.lit')].map((c) => c.querySelector('h2').innerText)";
-    assert_eq!(browser.js(lit).await, json!([node]), "the wrong cards are lit");
+    assert_eq!(
+        browser.js(lit).await,
+        json!([node]),
+        "the wrong cards are lit"
+    );
     page::next_update(&browser).await;
     assert_eq!(
         browser.js(lit).await,
@@ -451,7 +467,7 @@ async fn every_text_has_enough_contrast() {
 /// colour against the colour behind it (the first background that is not transparent,
 /// with translucent ones blended in; every colour of a gradient, the worst counting) and
 /// the WCAG contrast ratio. Answers `{checked, classes, named, failing}`.
-const CONTRAST: &str = r#"
+const CONTRAST: &str = r##"
 const parse = (c) => {
   const p = c.match(/rgba?\(([^)]*)\)/)[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
   return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
@@ -499,7 +515,7 @@ for (const el of document.body.querySelectorAll("*")) {
   }
 }
 return { checked, classes: [...classes], named, failing };
-"#;
+"##;
 
 /// The parts of the page that change while a class watches are live regions, so a
 /// screen reader announces them; "Last requests" is updated row by row in place: after
@@ -518,8 +534,10 @@ async fn live_regions_are_updated_in_place() {
     page::wait_until_live(&browser).await;
 
     let live = browser
-        .js("return ['recent', 'events', 'notice', 'divergent-section', 'explain-out']
-               .map((id) => [id, document.getElementById(id)?.getAttribute('aria-live') ?? null]);")
+        .js(
+            "return ['recent', 'events', 'notice', 'divergent-section', 'explain-out']
+               .map((id) => [id, document.getElementById(id)?.getAttribute('aria-live') ?? null]);",
+        )
         .await;
     for pair in live.as_array().expect("the regions") {
         let value = pair[1].as_str();
