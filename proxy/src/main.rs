@@ -50,7 +50,7 @@ enum Command {
     Doctor(doctor::Args),
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The doctor prints its own report (JSON with --json): no log lines among it.

@@ -103,6 +103,24 @@ fn down(node: NodeAddr, latency_ms: u64, error: String) -> NodeView {
     }
 }
 
+/// Past this size a `/dump` is parsed on a blocking thread.
+const BIG_BODY: usize = 256 << 10;
+
+/// A `/dump` body: its count, digest and cut values, and its first `shown` pairs (a node
+/// that ignores `limit` sends everything: keep what a summary keeps). `None` when it is
+/// not our `/dump` format.
+fn parse(body: &[u8], shown: usize) -> Option<(Dump, Vec<(String, String)>)> {
+    let mut dump = serde_json::from_slice::<Dump>(body).ok()?;
+    let total = dump.data.len();
+    let pairs = std::mem::take(&mut dump.data)
+        .into_iter()
+        .take(shown)
+        .map(|(k, v)| (k, v.get().to_string()))
+        .collect();
+    dump.count = Some(dump.count.unwrap_or(total));
+    Some((dump, pairs))
+}
+
 async fn view(
     upstream: &Upstream,
     node: NodeAddr,
@@ -126,23 +144,26 @@ async fn view(
         return down(node, ms(), why);
     }
     if answer.status == StatusCode::OK {
-        if let Ok(dump) = serde_json::from_slice::<Dump>(&answer.body) {
-            let total = dump.data.len();
-            let shown = match depth {
-                Depth::Summary(n) => n,
-                Depth::Everything => usize::MAX,
-            };
-            // A node that ignores `limit` sends everything: keep what a summary keeps.
-            let pairs: Vec<(String, String)> = dump
-                .data
-                .into_iter()
-                .take(shown)
-                .map(|(k, v)| (k, v.get().to_string()))
-                .collect();
+        let shown = match depth {
+            Depth::Summary(n) => n,
+            Depth::Everything => usize::MAX,
+        };
+        let body = answer.body.clone();
+        // A big dump takes a while to read: off the thread that serves requests.
+        let parsed = if body.len() > BIG_BODY {
+            tokio::task::spawn_blocking(move || parse(&body, shown))
+                .await
+                .ok()
+                .flatten()
+        } else {
+            parse(&body, shown)
+        };
+        if let Some((dump, pairs)) = parsed {
+            let total = dump.count.unwrap_or(pairs.len());
             return NodeView {
                 latency_ms: answer.latency.as_millis() as u64,
                 up: true,
-                count: Some(dump.count.unwrap_or(total)),
+                count: Some(total),
                 digest: dump.digest,
                 cut: dump.cut,
                 pairs,

@@ -180,10 +180,16 @@ impl Proxy {
     /// Built once per gather and shared by every request that asks meanwhile.
     async fn dump(&self, cluster: &Arc<Cluster>) -> Response {
         let gathered = self.snapshots.full(self, cluster).await;
-        let body = gathered
-            .dump
-            .get_or_init(|| Bytes::from(dump_json(cluster, &gathered.views).to_string()))
-            .clone();
+        let (cluster, built) = (cluster.clone(), gathered.clone());
+        // Built once per gather, off the thread that serves requests (it may be big).
+        let body = tokio::task::spawn_blocking(move || {
+            built
+                .dump
+                .get_or_init(|| Bytes::from(dump_json(&cluster, &built.views).to_string()))
+                .clone()
+        })
+        .await
+        .unwrap_or_default();
         http::bytes(StatusCode::OK, "application/json", body)
     }
 

@@ -242,8 +242,15 @@ impl Snapshots {
             }
         }
         let full = self.full(proxy, cluster).await;
-        let fresh = Arc::new(divergence::divergence(&full.views));
-        let distinct = divergence::distinct_keys(&full.views);
+        // Every key of every node: off the thread that serves requests.
+        let (fresh, distinct) = tokio::task::spawn_blocking(move || {
+            (
+                Arc::new(divergence::divergence(&full.views)),
+                divergence::distinct_keys(&full.views),
+            )
+        })
+        .await
+        .unwrap_or_default();
         *locked(&self.divergent) = Divergent {
             keys: fresh.clone(),
             distinct,

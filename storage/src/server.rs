@@ -243,7 +243,10 @@ pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGu
 pub fn init_logging() -> LogGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    // Buffered: the writer thread writes what queued up in one go and flushes when the
+    // queue is empty, so a busy server makes one write per batch, not one per line.
+    let out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout());
+    let (writer, guard) = tracing_appender::non_blocking(out);
     // Colours for a terminal; none in a file or a pipe (`docker logs`, a test).
     let colours = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let _ = tracing_subscriber::fmt()
