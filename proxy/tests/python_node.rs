@@ -197,3 +197,54 @@ async fn replication_over_python_nodes_survives_losing_py0() {
         assert_eq!(reply.header("x-kv-node"), Some("py1"), "{key:?}");
     }
 }
+
+/// The Python node on a busy port says so in one sentence and exits 1, no traceback.
+#[tokio::test]
+async fn the_python_node_on_a_busy_port_says_so() {
+    if !python_ready("the_python_node_on_a_busy_port_says_so") {
+        return;
+    }
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = Command::new("python3")
+        .current_dir(workspace_root())
+        .args(["-I", "examples/python-node/node.py", "-n", "x", "--host", "127.0.0.1", "-p", &port])
+        .output()
+        .expect("run python3");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(!said.contains("Traceback"), "{said}");
+    assert!(said.contains("pick another port"), "{said}");
+}
+
+/// The Python node joins a class with `--join` and leaves it on SIGTERM, with the secret
+/// its join was given.
+#[tokio::test]
+async fn the_python_node_joins_and_leaves() {
+    if !python_ready("the_python_node_joins_and_leaves") {
+        return;
+    }
+    let kv1 = common::start_node(storage::Settings::named("kv1")).await;
+    let config = yaml(
+        "sharding",
+        &[("kv1", url(kv1.addr))],
+        "join_token: t0ken\njoin_allow_loopback: true\n",
+    );
+    let (proxy, _) = start_proxy(&config).await;
+    let proxy_url = url(proxy.addr);
+    let mut command = Command::new("python3");
+    command
+        .current_dir(workspace_root())
+        .args(["-I", "examples/python-node/node.py", "-n", "pyalice", "--host", "127.0.0.1", "-p", "0"])
+        .args(["--join", &proxy_url, "--join-token", "t0ken"]);
+    let node = Proc::spawn("python pyalice", command);
+    node.wait_for_line("joined the class", Duration::from_secs(15))
+        .await;
+    let names = students_support::config_names(proxy.addr).await;
+    assert!(names.contains(&"pyalice".to_string()), "{names:?}");
+    node.terminate();
+    node.wait_for_line("left the class", Duration::from_secs(10))
+        .await;
+    let names = students_support::config_names(proxy.addr).await;
+    assert!(!names.contains(&"pyalice".to_string()), "{names:?}");
+}
