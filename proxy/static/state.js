@@ -24,13 +24,13 @@
     return e;
   }
 
-  // Makes `table`'s rows (after its header row) match `rows`, each a list of cells
+  // Makes `table`'s rows (after `head` header rows) match `rows`, each a list of cells
   // `{text, cls, parts}`: a row or cell that did not change is left as it is, so a
   // screen reader (aria-live) hears what is new, not the whole table every second.
-  function syncRows(table, rows) {
-    while (table.rows.length > rows.length + 1) table.deleteRow(-1);
+  function syncRows(table, rows, head = 1) {
+    while (table.rows.length > rows.length + head) table.deleteRow(-1);
     rows.forEach((cells, i) => {
-      const tr = table.rows[i + 1] || table.insertRow();
+      const tr = table.rows[i + head] || table.insertRow();
       if (cells.rowClass !== undefined && tr.className !== cells.rowClass) tr.className = cells.rowClass;
       cells.forEach((c, j) => {
         const td = tr.cells[j] || tr.insertCell();
@@ -59,6 +59,8 @@
     let k = cards.get(c.name);
     if (!k) {
       k = { root: el("div", { class: "card" }), head: el("div"), frame: el("div"), list: el("div", { class: "keys" }) };
+      k.table = el("table");
+      k.list.append(k.table);
       k.root.append(k.head, k.frame, k.list);
       cards.set(c.name, k);
     }
@@ -96,12 +98,14 @@
     }
     const rows = c.keys
       .filter((p) => !filter || p.key.toLowerCase().includes(filter))
-      .map((p) => {
-        const value = el("td", { text: p.value });
-        if (p.cut_from) value.appendChild(el("span", { class: "size", text: " (" + p.cut_from + " bytes)" }));
-        return el("tr", fresh.has(c.name + "\u0000" + p.key) ? { class: "new" } : {}, [el("td", { class: "k", text: p.key }), value]);
-      });
-    k.list.replaceChildren(el("table", {}, rows));
+      .map((p) => Object.assign([
+        { text: p.key, cls: "k" },
+        { text: p.value + "\u0000" + (p.cut_from || ""), parts: () => [
+          document.createTextNode(p.value),
+          p.cut_from ? el("span", { class: "size", text: " (" + p.cut_from + " bytes)" }) : null,
+        ].filter(Boolean) },
+      ], { rowClass: fresh.has(c.name + "\u0000" + p.key) ? "new" : "" }));
+    syncRows(k.table, rows, 0);
     return k.root;
   }
 
