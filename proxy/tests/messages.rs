@@ -29,8 +29,8 @@ fn proxy(args: &[&str]) -> (Option<i32>, String) {
     }
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code(), text)
 }
 
@@ -45,7 +45,10 @@ fn mode_without_demo_is_refused() {
     let port = free_port().to_string();
     let (code, said) = proxy(&["-c", file.arg(), "-p", &port, "--mode", "replication"]);
     assert_eq!(code, Some(2), "{said}");
-    assert!(said.contains("--demo") && said.contains("mode: replication"), "{said}");
+    assert!(
+        said.contains("--demo") && said.contains("mode: replication"),
+        "{said}"
+    );
 }
 
 /// `proxy doctor` alone says both ways to use it; `--node localhost:5005` says what to
@@ -54,10 +57,16 @@ fn mode_without_demo_is_refused() {
 async fn doctor_says_how_to_use_it() {
     let alone = doctor(&[]).await;
     assert_eq!(alone.code, Some(2), "{alone:?}");
-    assert!(alone.stderr.contains("--node") && alone.stderr.contains("-c"), "{alone:?}");
+    assert!(
+        alone.stderr.contains("--node") && alone.stderr.contains("-c"),
+        "{alone:?}"
+    );
     let bare = doctor(&["--node", "localhost:5005"]).await;
     assert_eq!(bare.code, Some(2));
-    assert!(bare.stderr.contains("write it as http://localhost:5005"), "{bare:?}");
+    assert!(
+        bare.stderr.contains("write it as http://localhost:5005"),
+        "{bare:?}"
+    );
     assert!(!bare.stderr.contains("node node"), "{bare:?}");
 }
 
@@ -120,5 +129,8 @@ fn a_busy_demo_port_says_the_demo_needs_it() {
     let port = free_port().to_string();
     let (code, said) = proxy(&["--demo", "-p", &port]);
     assert_eq!(code, Some(2), "{said}");
-    assert!(said.contains("5000") && said.contains("-p moves only the proxy"), "{said}");
+    assert!(
+        said.contains("5000") && said.contains("-p moves only the proxy"),
+        "{said}"
+    );
 }

@@ -208,7 +208,16 @@ async fn the_python_node_on_a_busy_port_says_so() {
     let port = busy.local_addr().unwrap().port().to_string();
     let out = Command::new("python3")
         .current_dir(workspace_root())
-        .args(["-I", "examples/python-node/node.py", "-n", "x", "--host", "127.0.0.1", "-p", &port])
+        .args([
+            "-I",
+            "examples/python-node/node.py",
+            "-n",
+            "x",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            &port,
+        ])
         .output()
         .expect("run python3");
     let said = String::from_utf8_lossy(&out.stderr);
@@ -235,7 +244,16 @@ async fn the_python_node_joins_and_leaves() {
     let mut command = Command::new("python3");
     command
         .current_dir(workspace_root())
-        .args(["-I", "examples/python-node/node.py", "-n", "pyalice", "--host", "127.0.0.1", "-p", "0"])
+        .args([
+            "-I",
+            "examples/python-node/node.py",
+            "-n",
+            "pyalice",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            "0",
+        ])
         .args(["--join", &proxy_url, "--join-token", "t0ken"]);
     let node = Proc::spawn("python pyalice", command);
     node.wait_for_line("joined the class", Duration::from_secs(15))
