@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::config::{Config, NodeConfig};
-use crate::mode::{self, Mode};
+use crate::mode::{self, Mode, Op, Plan};
+use crate::placement::Placement;
 
 fn nodes_of(joined: &[Joined]) -> Vec<NodeConfig> {
     joined.iter().map(|j| j.node.clone()).collect()
@@ -41,6 +42,10 @@ impl NodeAddr {
 /// A mode over a list of nodes: everything a request needs to be placed.
 pub struct Cluster {
     pub mode: Arc<dyn Mode>,
+    /// Where keys go over these very nodes, built once with the cluster.
+    pub placement: Arc<dyn Placement>,
+    /// How many nodes hold each key (R; N in replication).
+    pub copies: usize,
     /// The config file's nodes, then the joined ones: placement counts them in this order.
     pub nodes: Vec<NodeAddr>,
     pub timeout: Duration,
@@ -64,12 +69,26 @@ impl Cluster {
                 nodes.push(NodeAddr::new(j, true));
             }
         }
+        let params = config.params();
+        let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
         Cluster {
+            placement: mode.placement(names, &params),
+            copies: mode.copies(nodes.len(), &params),
             mode,
             timeout: config.timeout(),
             nodes,
             config,
         }
+    }
+
+    /// A key's homes: the nodes that hold its copies, most preferred first.
+    pub fn homes(&self, key: &str) -> Vec<usize> {
+        self.placement.preference(key, self.copies)
+    }
+
+    /// Where a request for `key` goes: the mode's policy over the key's homes.
+    pub fn plan(&self, op: Op, key: &str) -> Plan {
+        self.mode.plan(op, self.homes(key))
     }
 
     pub fn names(&self) -> Vec<&str> {

@@ -70,6 +70,12 @@ pub struct Config {
     /// Connections served at once; one more gets 503 at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
+    /// How many nodes hold each key (sharding, consistent-hashing, rendezvous; default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<usize>,
+    /// Tokens per node on the ring (consistent-hashing; default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vnodes: Option<usize>,
 }
 
 /// One node: a name for the pages and logs, and the base URL its API lives under.
@@ -172,6 +178,15 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The mode's parameters, with their defaults.
+    pub fn params(&self) -> mode::Params {
+        let defaults = mode::Params::default();
+        mode::Params {
+            replicas: self.replicas.unwrap_or(defaults.replicas),
+            vnodes: self.vnodes.unwrap_or(defaults.vnodes),
+        }
     }
 
     /// What the accept loop holds clients to.

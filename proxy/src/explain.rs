@@ -1,13 +1,16 @@
-//! `GET /explain?key=K`: the placement arithmetic for one key, step by step, as JSON and
-//! in words, so a student can check on paper (or in Python) where a key goes.
+//! `GET /explain?key=K`: where a key goes, step by step, as JSON and in words, so a student
+//! can check it on paper (or with `examples/placement/`). The steps come from the
+//! cluster's placement, whatever the mode; the top-level fields (`sha256`, `integer`,
+//! `mod_n`, `index`, `node`, ...) stay for the scripts that read them.
 
 use serde_json::{json, Value};
 
 use crate::cluster::Cluster;
 use crate::mode::{self, Op};
+use crate::placement::modulo::to_decimal;
 
-/// The arithmetic for `key` in `cluster`: digest, integer, remainder, chosen node, and
-/// (in replication) the order reads try the nodes.
+/// Where `key` goes in `cluster`: the steps, the nodes writes go to and reads try, and
+/// the SHA-256 arithmetic every mode starts from.
 pub fn explain(cluster: &Cluster, key: &str) -> Value {
     let sha256 = mode::sha256_hex(key);
     let integer = to_decimal(&mode::sha256(key));
@@ -18,57 +21,40 @@ pub fn explain(cluster: &Cluster, key: &str) -> Value {
             .map(|&i| cluster.nodes[i].name.clone())
             .collect()
     };
-    let writes = cluster.mode.plan(Op::Write, key, n).nodes().to_vec();
-    let reads = cluster.mode.plan(Op::Read, key, n).nodes().to_vec();
+    let writes = cluster.plan(Op::Write, key).nodes().to_vec();
+    let reads = cluster.plan(Op::Read, key).nodes().to_vec();
     let index = reads.first().copied().unwrap_or(0);
     let node = cluster
         .nodes
         .get(index)
         .map(|n| n.name.clone())
         .unwrap_or_default();
-    let replicated = writes.len() == n && n > 1 && cluster.mode.name() == "replication";
-    let (words, steps) = if replicated {
-        let all = names(&writes).join(", ");
-        let order = names(&reads).join(", then ");
-        (
-            format!(
-                "In replication mode every key lives on every node, so \"{key}\" does too: \
-                 writes go to {all} at once; reads try {order}, and the first that has it answers."
-            ),
-            vec![
-                step("key", key, None),
-                step("lives on", &format!("every node: {all}"), None),
-                step("writes go to", &format!("{all}, at once"), None),
-                step(
-                    "reads try",
-                    &format!("{order} (the first that has it answers)"),
-                    None,
-                ),
-            ],
-        )
-    } else {
-        (
-            format!(
-                "SHA-256(\"{key}\") = {sha256}. As a number that is {integer}; {integer} mod {n} = {remainder}. \
-                 In {mode} mode {rule}: writes go to {writes}; reads ask {reads}.",
-                mode = cluster.mode.name(),
-                rule = cluster.mode.rule(),
-                writes = names(&writes).join(", "),
-                reads = names(&reads).join(" then "),
-            ),
-            vec![
-                step("key", key, None),
-                step("SHA-256 of its UTF-8 bytes", &sha256, None),
-                step("read as one number", &shorten(&integer), Some(&integer)),
-                step(
-                    &format!("mod {n}, the number of nodes"),
-                    &format!("{} mod {n} = {remainder}", shorten(&integer)),
-                    None,
-                ),
-                step("index in the config's order", &index.to_string(), None),
-                step("node", &node, None),
-            ],
-        )
+    let steps = cluster.placement.explain(key, cluster.copies);
+    let words = match cluster.mode.name() {
+        "replication" => format!(
+            "In replication mode every key lives on every node, so \"{key}\" does too: \
+             writes go to {} at once; reads try {}, and the first that has it answers.",
+            names(&writes).join(", "),
+            names(&reads).join(", then "),
+        ),
+        "sharding" => format!(
+            "SHA-256(\"{key}\") = {sha256}. As a number that is {integer}; {integer} mod {n} = {remainder}. \
+             In sharding mode {rule}: writes go to {writes}; reads ask {reads}.",
+            rule = cluster.mode.rule(),
+            writes = names(&writes).join(", "),
+            reads = names(&reads).join(" then "),
+        ),
+        mode => format!(
+            "In {mode} mode {rule}. For \"{key}\": {steps}. Writes go to {writes}; reads ask {reads}.",
+            rule = cluster.mode.rule(),
+            steps = steps
+                .iter()
+                .map(|s| format!("{} {}", s.what, s.value))
+                .collect::<Vec<_>>()
+                .join("; "),
+            writes = names(&writes).join(", "),
+            reads = names(&reads).join(" then "),
+        ),
     };
     json!({
         "key": key,
@@ -79,6 +65,7 @@ pub fn explain(cluster: &Cluster, key: &str) -> Value {
         "mod_n": remainder,
         "index": index,
         "node": node,
+        "replicas": cluster.copies,
         "writes_go_to": names(&writes),
         "reads_try": names(&reads),
         "python": format!("int(hashlib.sha256({}.encode()).hexdigest(), 16) % {n}", python_string(key)),
@@ -88,46 +75,6 @@ pub fn explain(cluster: &Cluster, key: &str) -> Value {
     })
 }
 
-/// One line of the explanation: what it is, its value (shortened), and the whole value
-/// when it was shortened.
-fn step(what: &str, value: &str, full: Option<&str>) -> Value {
-    json!({"what": what, "value": value, "full": full})
-}
-
-/// A long number as its first and last digits: `11579…39936 (78 digits)`.
-fn shorten(number: &str) -> String {
-    if number.len() <= 16 {
-        return number.to_string();
-    }
-    format!(
-        "{}…{} ({} digits)",
-        &number[..6],
-        &number[number.len() - 6..],
-        number.len()
-    )
-}
-
-/// A big-endian unsigned integer in decimal, by long division (the digest is 256 bits,
-/// too big for any machine integer).
-fn to_decimal(bytes: &[u8]) -> String {
-    let mut number: Vec<u8> = bytes.to_vec();
-    let mut digits = Vec::new();
-    while number.iter().any(|&b| b != 0) {
-        let mut rest = 0u32;
-        for byte in number.iter_mut() {
-            let cur = rest * 256 + *byte as u32;
-            *byte = (cur / 10) as u8;
-            rest = cur % 10;
-        }
-        digits.push(b'0' + rest as u8);
-    }
-    if digits.is_empty() {
-        return "0".into();
-    }
-    digits.reverse();
-    String::from_utf8(digits).unwrap_or_default()
-}
-
 /// The key as a Python string literal, for the one-liner a student can paste.
 fn python_string(key: &str) -> String {
     serde_json::to_string(key).unwrap_or_default()
@@ -135,7 +82,7 @@ fn python_string(key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::to_decimal;
+    use crate::placement::modulo::to_decimal;
 
     #[test]
     fn long_division_is_right() {

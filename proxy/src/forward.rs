@@ -457,11 +457,18 @@ mod tests {
         fn name(&self) -> &'static str {
             "off-by-one"
         }
-        fn plan(&self, _op: Op, _key: &str, nodes: usize) -> Plan {
-            Plan::One(nodes)
-        }
         fn rule(&self) -> &'static str {
             "a broken rule"
+        }
+        fn placement(
+            &self,
+            names: Vec<String>,
+            _params: &crate::mode::Params,
+        ) -> Arc<dyn crate::placement::Placement> {
+            Arc::new(crate::placement::everywhere::Everywhere { names })
+        }
+        fn plan(&self, _op: Op, homes: Vec<usize>) -> Plan {
+            Plan::One(homes.len())
         }
     }
 
@@ -473,7 +480,7 @@ mod tests {
                 .unwrap();
         let mut cluster = Cluster::new(config, &[]);
         cluster.mode = Arc::new(OffByOne);
-        let plan = cluster.mode.plan(Op::Read, "k", 1);
+        let plan = cluster.plan(Op::Read, "k");
         let out = run(
             &Upstream::new(),
             &cluster,

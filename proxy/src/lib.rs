@@ -3,7 +3,8 @@
 //!
 //! Codemap, in the order a request meets it:
 //! - [`routes`]: the HTTP API; checks the request, asks the mode for a plan.
-//! - [`mode`]: one file per mode, each saying which nodes, in what order.
+//! - [`mode`]: one file per mode: its placement, its copies, its policy.
+//! - [`placement`]: one file per strategy (mod N, the ring, rendezvous), pure.
 //! - [`forward`]: carries a plan out and turns the nodes' answers into one.
 //! - [`upstream`]: the pooled HTTP(S) client, timeouts, retries, errors that name nodes;
 //!   [`health`]: which nodes timed out lately, so the next requests need not wait.
@@ -11,6 +12,7 @@
 //! - [`cluster`]: the nodes in force, swapped whole by [`reload`] and [`join`].
 //! - [`overview`], [`state_page`], [`explain`], [`recent`]: what the /state page shows.
 //! - [`config`]: the YAML file and every check on it.
+//! - [`rebalance`]: `POST /rebalance`, every key moved where the placement puts it.
 //! - [`guard`], [`hops`], [`address`], [`secret`]: what keeps a proxy open to the
 //!   internet safe: who may write or clear, no loops, where joined nodes may be.
 //! - [`snapshot`]: every node swept once for every viewer; [`events`] pushes each sweep
@@ -34,6 +36,8 @@ pub mod join;
 pub mod metrics;
 pub mod mode;
 pub mod overview;
+pub mod placement;
+pub mod rebalance;
 pub mod recent;
 pub mod reload;
 pub mod routes;

@@ -31,6 +31,7 @@ const ROUTES: &[&str] = &[
     "/get",
     "/delete",
     "/clear",
+    "/rebalance",
     "/join",
     "/leave",
     "/dump",
@@ -61,6 +62,7 @@ impl Proxy {
             "/put" => &[Method::POST, Method::PUT],
             "/delete" => &[Method::DELETE, Method::POST],
             "/clear" => &[Method::POST, Method::DELETE],
+            "/rebalance" => &[Method::POST],
             "/join" | "/leave" => &[Method::POST],
             "/get" | "/dump" | "/health" | "/state" | "/state.json" | "/state.js" | "/events"
             | "/metrics" | "/explain" | "/config" | "/" => &[Method::GET, Method::HEAD],
@@ -71,13 +73,13 @@ impl Proxy {
         }
         let cluster = self.live.get();
         let query = req.uri().query().map(str::to_string);
-        let writes = matches!(path.as_str(), "/put" | "/delete" | "/clear");
+        let writes = matches!(path.as_str(), "/put" | "/delete" | "/clear" | "/rebalance");
         if writes {
             if let Some(refused) = guard::cross_site(req.headers()) {
                 return Err(refused);
             }
         }
-        if path == "/clear" {
+        if path == "/clear" || path == "/rebalance" {
             self.admin_only(&cluster, &req, peer)?;
         }
         let via = req.headers().get(VIA).cloned();
@@ -93,7 +95,7 @@ impl Proxy {
                     Default::default()
                 };
                 let op = if path == "/get" { Op::Read } else { Op::Write };
-                let plan = cluster.mode.plan(op, &key, cluster.nodes.len());
+                let plan = cluster.plan(op, &key);
                 let node_req = NodeRequest {
                     method,
                     path_and_query: format!("{path}?key={}", http::encode_component(&key)),
@@ -118,6 +120,7 @@ impl Proxy {
                 self.recent.cleared();
                 Ok(forward::run(&self.upstream, &cluster, plan, node_req).await)
             }
+            "/rebalance" => Ok(local(self.rebalance(&cluster).await)),
             "/dump" => Ok(local(self.dump(&cluster).await)),
             "/health" => Ok(local(self.health(&cluster).await)),
             "/state" => Ok(local(http::html(state_page::render(self, &cluster).await))),

@@ -1,15 +1,40 @@
 //! Modes: where a key's data lives, which is the whole lesson.
 //!
-//! A mode only decides *which nodes, in what order, and what counts as success*: it
-//! returns a [`Plan`], and [`crate::forward`] carries the plan out over HTTP. So a new
-//! placement strategy is one new file here, with one line added to [`by_name`].
+//! A mode is parsed from the config with its parameters ([`Params`]: `replicas`,
+//! `vnodes`). It builds a [`Placement`] once per cluster (which nodes a key prefers, in
+//! what order: [`crate::placement`]) and says how many copies a key has; its policy
+//! ([`Mode::plan`]) turns a key's homes into a [`Plan`]: which nodes, in what order, what
+//! counts as success. [`crate::forward`] carries any plan out over HTTP. A new mode is
+//! one new file here, with one line added to [`by_name`].
 
+mod consistent_hashing;
+mod rendezvous;
 mod replication;
 mod sharding;
 
 use std::sync::Arc;
 
+use crate::placement::Placement;
+
 pub use sharding::{placement, sha256, sha256_hex};
+
+/// A mode's parameters from the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// How many nodes hold each key (`replicas: R`, 1 when not given).
+    pub replicas: usize,
+    /// Tokens per node on the ring (`vnodes: V`).
+    pub vnodes: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            replicas: 1,
+            vnodes: crate::placement::ring::DEFAULT_VNODES,
+        }
+    }
+}
 
 /// What a request does to the data; all a mode needs to know about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,21 +72,48 @@ pub trait Mode: Send + Sync {
     /// The name used in the config's `mode:` and shown on every page.
     fn name(&self) -> &'static str;
 
-    /// Where a request for `key` goes when there are `nodes` nodes (at least one).
-    fn plan(&self, op: Op, key: &str, nodes: usize) -> Plan;
-
     /// One sentence, for the /state page and `/explain`, on how this mode places a key.
     fn rule(&self) -> &'static str;
+
+    /// Where keys go over these nodes (in the cluster's order): built once per cluster.
+    fn placement(&self, names: Vec<String>, params: &Params) -> Arc<dyn Placement>;
+
+    /// How many nodes hold each key when there are `nodes` (at least one): R, at most N.
+    fn copies(&self, nodes: usize, params: &Params) -> usize {
+        params.replicas.clamp(1, nodes.max(1))
+    }
+
+    /// The policy: a request for a key whose homes are `homes` (its first copies, most
+    /// preferred first). One home answers alone; writes go to every home at once and
+    /// succeed when one stored it; reads ask the homes in order, and the first that has
+    /// the key answers.
+    fn plan(&self, op: Op, homes: Vec<usize>) -> Plan {
+        match (op, homes.as_slice()) {
+            (_, [only]) => Plan::One(*only),
+            (Op::Write, _) => Plan::All(homes),
+            (Op::Read, _) => Plan::FirstFound(homes),
+        }
+    }
 }
 
 /// Every mode a config may name.
-pub const NAMES: &[&str] = &["sharding", "replication"];
+pub const NAMES: &[&str] = &[
+    "sharding",
+    "replication",
+    "consistent-hashing",
+    "rendezvous",
+];
+
+/// The modes that take `replicas:` (replication keeps every key on every node).
+pub const WITH_REPLICAS: &[&str] = &["sharding", "consistent-hashing", "rendezvous"];
 
 /// The mode a config names, or `None` for a name not in [`NAMES`].
 pub fn by_name(name: &str) -> Option<Arc<dyn Mode>> {
     match name {
         "sharding" => Some(Arc::new(sharding::Sharding)),
         "replication" => Some(Arc::new(replication::Replication)),
+        "consistent-hashing" => Some(Arc::new(consistent_hashing::ConsistentHashing)),
+        "rendezvous" => Some(Arc::new(rendezvous::Rendezvous)),
         _ => None,
     }
 }

@@ -4,7 +4,11 @@
 //! going down. The price: every node stores everything, and every write costs N
 //! requests; and a node that was down misses the writes made meanwhile.
 
-use super::{Mode, Op, Plan};
+use std::sync::Arc;
+
+use super::{Mode, Params};
+use crate::placement::everywhere::Everywhere;
+use crate::placement::Placement;
 
 pub struct Replication;
 
@@ -13,14 +17,15 @@ impl Mode for Replication {
         "replication"
     }
 
-    /// Writes go to every node at once; reads try the nodes in config order, so the
-    /// first node answers as long as it is up.
-    fn plan(&self, op: Op, _key: &str, nodes: usize) -> Plan {
-        let all: Vec<usize> = (0..nodes).collect();
-        match op {
-            Op::Write => Plan::All(all),
-            Op::Read => Plan::FirstFound(all),
-        }
+    /// Every node, in config order: writes go to all at once; reads try them in order,
+    /// so the first node answers as long as it is up.
+    fn placement(&self, names: Vec<String>, _params: &Params) -> Arc<dyn Placement> {
+        Arc::new(Everywhere { names })
+    }
+
+    /// Every node holds every key: R is N.
+    fn copies(&self, nodes: usize, _params: &Params) -> usize {
+        nodes.max(1)
     }
 
     fn rule(&self) -> &'static str {

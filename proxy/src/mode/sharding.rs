@@ -4,9 +4,13 @@
 //! down, the keys that hash to it cannot be read or written, and when the number of
 //! nodes changes, most keys hash to a different node than before.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 
-use super::{Mode, Op, Plan};
+use super::{Mode, Params};
+use crate::placement::modulo::Modulo;
+use crate::placement::Placement;
 
 pub struct Sharding;
 
@@ -15,9 +19,10 @@ impl Mode for Sharding {
         "sharding"
     }
 
-    /// Reads and writes alike go to the one node the key hashes to.
-    fn plan(&self, _op: Op, key: &str, nodes: usize) -> Plan {
-        Plan::One(placement(key, nodes))
+    /// Reads and writes alike go to the node the key hashes to (and, with `replicas: R`,
+    /// the next R-1 indexes).
+    fn placement(&self, names: Vec<String>, _params: &Params) -> Arc<dyn Placement> {
+        Arc::new(Modulo { names })
     }
 
     fn rule(&self) -> &'static str {
@@ -35,11 +40,7 @@ impl Mode for Sharding {
 /// The 256-bit integer is reduced one byte at a time (`r = (r * 256 + byte) % nodes`),
 /// which gives the same remainder without big-number arithmetic.
 pub fn placement(key: &str, nodes: usize) -> usize {
-    let nodes = nodes.max(1) as u128;
-    let rest = sha256(key)
-        .iter()
-        .fold(0u128, |r, &byte| (r * 256 + byte as u128) % nodes);
-    rest as usize
+    crate::placement::modulo::index(key, nodes)
 }
 
 /// The SHA-256 digest of the key's UTF-8 bytes: 32 bytes, the big-endian integer.
