@@ -160,6 +160,32 @@ impl Config {
                 "max_connections is {n}: it must be between 1 and 1000000"
             ));
         }
+        if let Some(r) = self.replicas {
+            if !mode::WITH_REPLICAS.contains(&self.mode.as_str()) {
+                return Err(format!(
+                    "replicas: {r} does not apply to mode {}: every node holds every key there \
+                     (replicas work with {})",
+                    self.mode,
+                    mode::WITH_REPLICAS.join(", ")
+                ));
+            }
+            if r == 0 || r > self.nodes.len() {
+                return Err(format!(
+                    "replicas is {r}: it must be between 1 and the number of nodes ({})",
+                    self.nodes.len()
+                ));
+            }
+        }
+        if let Some(v) = self.vnodes {
+            if self.mode != "consistent-hashing" {
+                return Err(format!(
+                    "vnodes: {v} applies to mode consistent-hashing only (the ring's tokens)"
+                ));
+            }
+            if !(1..=1000).contains(&v) {
+                return Err(format!("vnodes is {v}: it must be between 1 and 1000"));
+            }
+        }
         for (field, token) in [
             ("join_token", &self.join_token),
             ("admin_token", &self.admin_token),

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::cluster::Cluster;
 use crate::mode::{self, Op};
 use crate::placement::modulo::to_decimal;
+use crate::placement::ring::Ring;
 
 /// Where `key` goes in `cluster`: the steps, the nodes writes go to and reads try, and
 /// the SHA-256 arithmetic every mode starts from.
@@ -30,6 +31,12 @@ pub fn explain(cluster: &Cluster, key: &str) -> Value {
         .map(|n| n.name.clone())
         .unwrap_or_default();
     let steps = cluster.placement.explain(key, cluster.copies);
+    // On the ring, where the key sits and the token it walks to, for the page's drawing.
+    let ring = (cluster.mode.name() == "consistent-hashing").then(|| {
+        let names = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+        let (position, token) = Ring::new(names, cluster.config.params().vnodes).walk(key);
+        json!({"position": position, "token": token})
+    });
     let words = match cluster.mode.name() {
         "replication" => format!(
             "In replication mode every key lives on every node, so \"{key}\" does too: \
@@ -72,6 +79,7 @@ pub fn explain(cluster: &Cluster, key: &str) -> Value {
         "words": words,
         "steps": steps,
         "lit": names(&writes),
+        "ring": ring,
     })
 }
 
@@ -83,6 +91,7 @@ fn python_string(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use crate::placement::modulo::to_decimal;
+    use crate::placement::ring::Ring;
 
     #[test]
     fn long_division_is_right() {

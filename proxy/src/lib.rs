@@ -4,7 +4,8 @@
 //! Codemap, in the order a request meets it:
 //! - [`routes`]: the HTTP API; checks the request, asks the mode for a plan.
 //! - [`mode`]: one file per mode: its placement, its copies, its policy.
-//! - [`placement`]: one file per strategy (mod N, the ring, rendezvous), pure.
+//! - [`placement`]: one file per strategy (mod N, the ring, rendezvous), pure;
+//!   [`moves`]: what would move, for each, on the keys stored now.
 //! - [`forward`]: carries a plan out and turns the nodes' answers into one.
 //! - [`upstream`]: the pooled HTTP(S) client, timeouts, retries, errors that name nodes;
 //!   [`health`]: which nodes timed out lately, so the next requests need not wait.
@@ -35,6 +36,7 @@ pub mod hops;
 pub mod join;
 pub mod metrics;
 pub mod mode;
+pub mod moves;
 pub mod overview;
 pub mod placement;
 pub mod rebalance;

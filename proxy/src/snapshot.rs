@@ -85,6 +85,8 @@ type Fingerprint = Vec<(Option<usize>, Option<String>)>;
 #[derive(Default)]
 struct Divergent {
     keys: Arc<Vec<Divergence>>,
+    /// What would move for each strategy, on the keys held.
+    moves: Option<Arc<crate::moves::Table>>,
     /// How many distinct keys the nodes held (a replicated key counts once).
     distinct: usize,
     from: Fingerprint,
@@ -201,8 +203,9 @@ impl Snapshots {
         *locked(&self.started) = Some(Instant::now());
         let writes = self.writes.load(Ordering::Relaxed);
         let views = overview::gather(&proxy.upstream, cluster, Depth::Summary(KEYS_PER_CARD)).await;
-        let (divergent, distinct) = self.divergence(proxy, cluster, &views).await;
-        let page = state_page::build(proxy, cluster, &views, &divergent, distinct, "");
+        let (divergent, distinct, moves) = self.divergence(proxy, cluster, &views).await;
+        let mut page = state_page::build(proxy, cluster, &views, &divergent, distinct, "");
+        page.moves = moves;
         let json = Bytes::from(serde_json::to_string(&page).unwrap_or_default());
         let etag = etag(&json);
         let sweep = Arc::new(Sweep {
@@ -220,44 +223,69 @@ impl Snapshots {
         sweep
     }
 
-    /// The keys replicas disagree on: recomputed from a full gather when a node's count
-    /// or digest changed since the last time, and at most every [`DIVERGENCE_EVERY`].
-    /// With it, how many distinct keys the nodes hold, when that is known for these
-    /// very views (else the page counts the fullest node's keys).
+    /// The keys replicas disagree on and what would move for each strategy: recomputed
+    /// from a full gather when a node's count or digest changed since the last time (or
+    /// the nodes did), and at most every [`DIVERGENCE_EVERY`]. With it, how many distinct
+    /// keys the nodes hold in replication, when that is known for these very views (else
+    /// the page counts the fullest node's keys).
     pub async fn divergence(
         &self,
         proxy: &Proxy,
         cluster: &Arc<Cluster>,
         views: &[NodeView],
-    ) -> (Arc<Vec<Divergence>>, Option<usize>) {
-        if cluster.mode.name() != "replication" {
-            return (Arc::default(), None);
-        }
+    ) -> (
+        Arc<Vec<Divergence>>,
+        Option<usize>,
+        Option<Arc<crate::moves::Table>>,
+    ) {
         let now: Fingerprint = views.iter().map(|v| (v.count, v.digest.clone())).collect();
         {
             let last = locked(&self.divergent);
             let exact = last.from == now;
-            if exact || last.at.is_some_and(|t| t.elapsed() < DIVERGENCE_EVERY) {
-                return (last.keys.clone(), exact.then_some(last.distinct));
+            let same_nodes = last
+                .moves
+                .as_ref()
+                .map_or(0, |m| m.rows.first().map_or(0, |r| r.leave.len()))
+                == cluster.nodes.len();
+            if (exact && same_nodes) || last.at.is_some_and(|t| t.elapsed() < DIVERGENCE_EVERY) {
+                return (
+                    last.keys.clone(),
+                    exact.then_some(last.distinct),
+                    last.moves.clone(),
+                );
             }
         }
         let full = self.full(proxy, cluster).await;
+        let replicated = cluster.mode.name() == "replication";
+        let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+        let vnodes = cluster.config.params().vnodes;
         // Every key of every node: off the thread that serves requests.
-        let (fresh, distinct) = tokio::task::spawn_blocking(move || {
-            (
-                Arc::new(divergence::divergence(&full.views)),
-                divergence::distinct_keys(&full.views),
-            )
+        let (fresh, distinct, moves) = tokio::task::spawn_blocking(move || {
+            let keys: std::collections::BTreeSet<&str> = full
+                .views
+                .iter()
+                .filter(|v| v.up)
+                .flat_map(|v| v.pairs.iter().map(|(k, _)| k.as_str()))
+                .collect();
+            let keys: Vec<&str> = keys.into_iter().collect();
+            let moves = crate::moves::table(&keys, keys.len(), &names, vnodes);
+            let diverge = if replicated {
+                divergence::divergence(&full.views)
+            } else {
+                Vec::new()
+            };
+            (Arc::new(diverge), keys.len(), Some(Arc::new(moves)))
         })
         .await
         .unwrap_or_default();
         *locked(&self.divergent) = Divergent {
             keys: fresh.clone(),
+            moves: moves.clone(),
             distinct,
             from: now,
             at: Some(Instant::now()),
         };
-        (fresh, Some(distinct))
+        (fresh, replicated.then_some(distinct), moves)
     }
 
     /// Every pair of every node: the latest full gather when it is young and nothing was

@@ -51,12 +51,25 @@ pub struct Snapshot {
     recent: Vec<Entry>,
     /// Reloads, refused edits, joins and leaves, newest first.
     events: Vec<crate::recent::Event>,
+    /// What would move for each strategy if a node joined or left, on the keys held.
+    pub moves: Option<Arc<crate::moves::Table>>,
+    /// In consistent-hashing mode, the ring to draw: every token, and the keys shown.
+    ring: Option<RingDraw>,
     divergent: Vec<Divergence>,
     /// The last change of the number of nodes, in words (that moves most keys).
     notice: Option<String>,
     /// The filter the cards' keys were narrowed by ("" for none): the script must not
     /// take keys it filtered out for keys that are gone.
     filter: String,
+}
+
+/// The ring as the page draws it: positions are shares of the way round (0 to 1).
+#[derive(Serialize, Clone)]
+struct RingDraw {
+    /// (position, node index): the tokens, coloured by their node.
+    tokens: Vec<(f64, usize)>,
+    /// (position, node index): the keys on the cards, as dots.
+    keys: Vec<(f64, usize)>,
 }
 
 #[derive(Serialize, Clone)]
@@ -186,9 +199,34 @@ pub fn build(
         nodes,
         recent: proxy.recent.list(),
         events: proxy.recent.events(),
+        moves: None,
+        ring: (cluster.mode.name() == "consistent-hashing").then(|| ring_draw(cluster, views)),
         divergent: divergent.to_vec(),
         notice: proxy.recent.notice(),
         filter: filter.to_string(),
+    }
+}
+
+/// The ring of `cluster` with the keys `views` show.
+fn ring_draw(cluster: &Cluster, views: &[NodeView]) -> RingDraw {
+    use crate::placement::ring::{fraction, Ring};
+    let names = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    let ring = Ring::new(names, cluster.config.params().vnodes);
+    RingDraw {
+        tokens: ring
+            .tokens
+            .iter()
+            .map(|&(t, i, _)| (fraction(t), i))
+            .collect(),
+        keys: views
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| {
+                v.pairs
+                    .iter()
+                    .map(move |(k, _)| (fraction(crate::placement::hash64(k)), i))
+            })
+            .collect(),
     }
 }
 

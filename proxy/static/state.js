@@ -154,6 +154,48 @@
     ].filter(Boolean));
   }
 
+  // The ring (consistent-hashing mode): tokens as ticks round the circle, keys as dots
+  // inside, both in their node's colour, clockwise from the top; the explained key and
+  // its walk to the first token drawn in black.
+  let explained = null; // {position, token} from /explain
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    return e;
+  }
+  function at(frac, r) {
+    const a = frac * 2 * Math.PI - Math.PI / 2;
+    return [r * Math.cos(a), r * Math.sin(a)];
+  }
+  function drawRing(s) {
+    $("ring-section").hidden = !s.ring;
+    if (!s.ring) return;
+    const colour = (i) => (s.nodes[i] ? s.nodes[i].colour : "#555");
+    const parts = [svg("circle", { cx: 0, cy: 0, r: 100, fill: "none", stroke: "#888", "stroke-width": 1 })];
+    for (const [frac, i] of s.ring.tokens) {
+      const [x1, y1] = at(frac, 94);
+      const [x2, y2] = at(frac, 108);
+      parts.push(svg("line", { x1, y1, x2, y2, stroke: colour(i), "stroke-width": 1.5, class: "token" }));
+    }
+    for (const [frac, i] of s.ring.keys.slice(0, 1000)) {
+      const [cx, cy] = at(frac, 86);
+      parts.push(svg("circle", { cx, cy, r: 2, fill: colour(i), class: "key" }));
+    }
+    if (explained && explained.token !== null) {
+      const [kx, ky] = at(explained.position, 86);
+      const [tx, ty] = at(explained.token, 108);
+      let sweep = explained.token - explained.position;
+      if (sweep < 0) sweep += 1;
+      const [ax, ay] = at(explained.position, 76);
+      const [bx, by] = at(explained.token, 76);
+      parts.push(svg("path", { d: `M ${ax} ${ay} A 76 76 0 ${sweep > 0.5 ? 1 : 0} 1 ${bx} ${by}`, fill: "none", stroke: "#111", "stroke-width": 2.5, class: "walk" }));
+      parts.push(svg("line", { x1: bx, y1: by, x2: tx, y2: ty, stroke: "#111", "stroke-width": 2.5 }));
+      parts.push(svg("circle", { cx: kx, cy: ky, r: 5, fill: "#111", class: "explained" }));
+    }
+    $("ring").replaceChildren(...parts);
+  }
+
   function statusClass(status) {
     if (status < 300) return "status-ok";
     if (status < 500) return "status-miss";
@@ -180,6 +222,7 @@
     const events = $("events");
     events.replaceChildren(...s.events.map((e) => el("li", { class: e.kind, text: e.text })));
     drawBar(s);
+    drawRing(s);
     drawCards(s, fresh, filter);
     syncRows($("recent"), s.recent.map((r) => [
       { text: r.method },
@@ -188,6 +231,17 @@
       { text: String(r.status), cls: statusClass(r.status) },
       { text: r.ms.toFixed(1) },
     ]));
+    $("moves-section").hidden = !s.moves;
+    if (s.moves) {
+      $("moves-of").textContent = "(on " + s.moves.keys + " of the " + s.moves.of + " keys held)";
+      const pct = (x) => Math.round(x * 100) + "%";
+      syncRows($("moves"), s.moves.rows.map((r) => [
+        { text: r.strategy },
+        { text: pct(r.join) + " move" },
+        { text: r.leave.map(([n, x]) => n + ": " + pct(x)).join("  ") },
+        { text: r.spread.toFixed(2) },
+      ]));
+    }
     $("divergent-section").hidden = s.divergent.length === 0;
     syncRows($("divergent"), s.divergent.map((d) => Object.assign([
       { text: d.key },
@@ -285,6 +339,8 @@
           : el("span", { class: "val", text: st.value }),
       ]))));
       lit = e.lit || [];
+      explained = e.ring || null;
+      drawRing(last);
       for (const [name, k] of cards) k.root.classList.toggle("lit", lit.includes(name));
     } catch (err) {
       out.textContent = "cannot reach the proxy";

@@ -189,3 +189,37 @@ fn check_checks_without_serving() {
         panic!("{wrong}");
     }
 }
+
+/// `replicas` and `vnodes` are checked: replicas only where keys have homes (not in
+/// replication), between 1 and N; vnodes only on the ring.
+#[test]
+fn placement_parameters_are_checked() {
+    let nodes = "nodes:\n  - name: a\n    url: http://x:1\n  - name: b\n    url: http://x:2\n";
+    for (text, word) in [
+        (
+            format!("mode: replication\n{nodes}replicas: 2\n"),
+            "does not apply",
+        ),
+        (
+            format!("mode: sharding\n{nodes}replicas: 3\n"),
+            "between 1 and the number of nodes",
+        ),
+        (
+            format!("mode: rendezvous\n{nodes}replicas: 0\n"),
+            "between 1",
+        ),
+        (
+            format!("mode: sharding\n{nodes}vnodes: 10\n"),
+            "consistent-hashing only",
+        ),
+        (
+            format!("mode: consistent-hashing\n{nodes}vnodes: 0\n"),
+            "between 1 and 1000",
+        ),
+    ] {
+        let err = proxy::config::Config::parse(&text).unwrap_err();
+        assert!(err.contains(word), "{text:?} said {err:?}");
+    }
+    let ok = format!("mode: consistent-hashing\n{nodes}replicas: 2\nvnodes: 50\n");
+    assert!(proxy::config::Config::parse(&ok).is_ok());
+}

@@ -60,3 +60,21 @@ fn students_example_has_https_nodes_and_a_join_token() {
     assert!(c.nodes.iter().any(|n| n.url.starts_with("http://192.168.")));
     assert!(c.join_token.is_some());
 }
+
+/// The placement lab's configs: the ring, rendezvous, and sharding with two copies, over
+/// the lesson's three nodes.
+#[test]
+fn placement_configs_load() {
+    let ring = load("ring.yml");
+    assert_eq!(
+        (ring.mode.as_str(), ring.vnodes, ring.replicas),
+        ("consistent-hashing", Some(100), Some(1))
+    );
+    assert_eq!(ring.nodes, load("localhost.yml").nodes);
+    assert_eq!(load("rendezvous.yml").mode, "rendezvous");
+    let copies = load("sharding-replicas.yml");
+    assert_eq!(
+        (copies.mode.as_str(), copies.replicas),
+        ("sharding", Some(2))
+    );
+}

@@ -23,7 +23,8 @@ fn dumps(log: &support::Log) -> usize {
 }
 
 /// Thirty viewers asking at once cost each node one summary (`/dump?limit=300`), not
-/// thirty full dumps: they share one sweep.
+/// thirty full dumps: they share one sweep. (One full dump, for "what moves", is made
+/// once for the keys held, not per viewer.)
 #[tokio::test]
 async fn thirty_viewers_share_one_sweep() {
     let a = start_spy("kv1", Duration::ZERO).await;
@@ -39,13 +40,20 @@ async fn thirty_viewers_share_one_sweep() {
     for _ in 0..30 {
         get(proxy.addr, "/state.json").await.expect_json(200);
     }
-    assert_eq!(dumps(&a.log), 1, "{:?}", a.log.list());
-    assert_eq!(dumps(&b.log), 1);
-    let asked = &a.log.list()[0].path_and_query;
-    assert_eq!(
-        asked, "/dump?limit=300&preview=200",
-        "a summary, not every pair"
-    );
+    for log in [&a.log, &b.log] {
+        let asked: Vec<String> = log
+            .list()
+            .into_iter()
+            .map(|s| s.path_and_query)
+            .filter(|p| p.starts_with("/dump"))
+            .collect();
+        let summaries = asked
+            .iter()
+            .filter(|p| *p == "/dump?limit=300&preview=200")
+            .count();
+        assert_eq!(summaries, 1, "a summary, shared: {asked:?}");
+        assert!(dumps(log) <= 2, "{asked:?}");
+    }
 }
 
 /// A key written through the proxy is on the page at the very next look: the write made

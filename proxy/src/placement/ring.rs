@@ -35,6 +35,14 @@ impl Ring {
         Ring { names, tokens }
     }
 
+    /// Where on the ring (0 to 1 of the way round) `key` sits, and the first token
+    /// clockwise from it: what the page's drawing highlights.
+    pub fn walk(&self, key: &str) -> (f64, Option<f64>) {
+        let position = hash64(key);
+        let token = self.tokens.get(self.start(position)).map(|t| fraction(t.0));
+        (fraction(position), token)
+    }
+
     /// The token the walk for `position` starts at: the first at or after it, wrapping.
     fn start(&self, position: u64) -> usize {
         let at = self.tokens.partition_point(|(t, _, _)| *t < position);
@@ -44,6 +52,11 @@ impl Ring {
             at
         }
     }
+}
+
+/// A position as a share of the way round the ring.
+pub fn fraction(position: u64) -> f64 {
+    position as f64 / 2f64.powi(64)
 }
 
 impl Placement for Ring {
