@@ -91,7 +91,6 @@ fn python_string(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use crate::placement::modulo::to_decimal;
-    use crate::placement::ring::Ring;
 
     #[test]
     fn long_division_is_right() {
