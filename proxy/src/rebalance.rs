@@ -113,12 +113,12 @@ impl Proxy {
             }
         }
         self.snapshots.wrote();
-        let moved: usize = counts.iter().map(|c| c.moved_out + c.moved_in).sum();
+        let moved: usize = counts.iter().map(|c| c.moved_in).sum();
         let failed: usize = counts.iter().map(|c| c.failed).sum();
         let stayed: usize = counts.iter().map(|c| c.stayed).sum();
         let message = format!(
-            "rebalanced: {total} keys put where {} places them ({moved} copies moved, {stayed} \
-             stayed, {failed} could not move and stay where they were)",
+            "rebalanced: {total} keys put where {} places them ({moved} copies moved to a new \
+             home, {stayed} stayed, {failed} could not move and stay where they were)",
             cluster.mode.name()
         );
         self.recent.event(
