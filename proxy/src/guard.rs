@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hyper::header::{HeaderMap, AUTHORIZATION, HOST, ORIGIN, RETRY_AFTER};
+use hyper::header::{HeaderMap, AUTHORIZATION, HOST, ORIGIN};
 use hyper::StatusCode;
 use storage::http::HttpError;
 
@@ -135,15 +135,6 @@ impl Throttle {
         }
         entry.1 += 1;
     }
-}
-
-/// Sets `Retry-After` on a 429 from [`Throttle::check`].
-pub fn with_retry_after(mut res: storage::http::Response) -> storage::http::Response {
-    if res.status() == StatusCode::TOO_MANY_REQUESTS {
-        res.headers_mut()
-            .insert(RETRY_AFTER, hyper::header::HeaderValue::from_static("60"));
-    }
-    res
 }
 
 #[cfg(test)]

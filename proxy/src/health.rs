@@ -118,11 +118,6 @@ impl Health {
             .map(|(url, m)| (url.clone(), m.since_ms))
             .collect()
     }
-
-    /// Forgets a mark at once (a teacher healing a node, later).
-    pub fn clear(&self, url: &str) {
-        self.lock().remove(url);
-    }
 }
 
 /// Milliseconds since the Unix epoch.
