@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use storage::http::{self, HttpError, Response};
 
 use crate::cluster::{Cluster, NodeAddr};
+use crate::decide::{self, Said, Verdict};
 use crate::each::each_node;
 use crate::mode::Plan;
 use crate::upstream::{Answer, NodeError, NodeRequest, Upstream};
@@ -228,21 +229,22 @@ fn reason(result: &Result<Answer, NodeError>) -> String {
     }
 }
 
-/// 504 when every node timed out (the nodes are slow or black holes), else 502.
-fn failure_status<'a>(
-    results: impl IntoIterator<Item = &'a Result<Answer, NodeError>>,
-) -> StatusCode {
-    let mut results = results.into_iter().peekable();
-    let timed_out = results.peek().is_some()
-        && results.all(|r| {
-            r.as_ref()
-                .is_err_and(|e| e.status() == StatusCode::GATEWAY_TIMEOUT)
-        });
-    if timed_out {
-        StatusCode::GATEWAY_TIMEOUT
-    } else {
-        StatusCode::BAD_GATEWAY
-    }
+/// The error for nodes that failed: `what` and each node's reason, their outcomes beside.
+fn failed<N: std::borrow::Borrow<NodeAddr>>(
+    status: StatusCode,
+    what: &str,
+    results: &[(N, Result<Answer, NodeError>)],
+    outcomes: Vec<Value>,
+    key: &Option<String>,
+) -> Response {
+    let reasons: Vec<String> = results
+        .iter()
+        .map(|(n, r)| format!("{}: {}", n.borrow().name, reason(r)))
+        .collect();
+    HttpError::new(status, format!("{what} ({})", reasons.join("; ")))
+        .with("nodes", outcomes)
+        .for_key(key)
+        .into_response()
 }
 
 /// Sends `req` to every node in `list` at once and waits for all of them (each is
@@ -321,44 +323,34 @@ async fn all(
         .filter(|(_, r)| r.as_ref().is_ok_and(|a| a.status.is_success()))
         .map(|(n, _)| n.name.clone())
         .collect();
-    let statuses: Vec<Option<StatusCode>> = results
-        .iter()
-        .map(|(_, r)| r.as_ref().ok().map(|a| a.status))
-        .collect();
-    let response = if !stored.is_empty() {
-        http::json(
+    let said: Vec<Said> = results.iter().map(|(_, r)| Said::of(r)).collect();
+    let response = match decide::write(&said) {
+        Verdict::Done(n) => http::json(
             StatusCode::OK,
-            &json!({"message": format!("done on {} of {} nodes", stored.len(), list.len()),
+            &json!({"message": format!("done on {n} of {} nodes", list.len()),
                     "nodes": outcomes}),
-        )
-    } else if let Some(same) = statuses
-        .first()
-        .copied()
-        .flatten()
-        .filter(|s| s.is_client_error() && statuses.iter().all(|x| *x == Some(*s)))
-    {
+        ),
         // Every node answered the same client error (404 for a delete, 400 for a bad
         // body): that is the answer, not a failure of the nodes.
-        let first = match &results[0].1 {
-            Ok(a) => error_text(a).unwrap_or_else(|| format!("every node answered {same}")),
-            Err(e) => e.reason(),
-        };
-        HttpError::new(same, first)
-            .with("nodes", outcomes)
-            .for_key(&req.key)
-            .into_response()
-    } else {
-        let reasons: Vec<String> = results
-            .iter()
-            .map(|(n, r)| format!("{}: {}", n.name, reason(r)))
-            .collect();
-        HttpError::new(
-            failure_status(results.iter().map(|(_, r)| r)),
-            format!("no node did it ({})", reasons.join("; ")),
-        )
-        .with("nodes", outcomes)
-        .for_key(&req.key)
-        .into_response()
+        Verdict::Refused(same) => {
+            let first = match &results[0].1 {
+                Ok(a) => error_text(a).unwrap_or_else(|| format!("every node answered {same}")),
+                Err(e) => e.reason(),
+            };
+            HttpError::new(same, first)
+                .with("nodes", outcomes)
+                .for_key(&req.key)
+                .into_response()
+        }
+        // (A write is never "not found": that is a read's verdict.)
+        Verdict::Failed(status) => failed(status, "no node did it", &results, outcomes, &req.key),
+        Verdict::NotFound => failed(
+            StatusCode::BAD_GATEWAY,
+            "no node did it",
+            &results,
+            outcomes,
+            &req.key,
+        ),
     };
     let nodes = if stored.is_empty() {
         results.iter().map(|(n, _)| n.name.clone()).collect()
@@ -395,8 +387,8 @@ async fn first_found(
     for i in up.into_iter().chain(down) {
         let node = &cluster.nodes[i];
         let result = upstream.send(node, req, cluster.timeout).await;
-        if let Ok(answer) = &result {
-            if answer.status == StatusCode::OK {
+        if decide::read_ends(Said::of(&result)) {
+            if let Ok(answer) = &result {
                 let mut trail: Vec<Step> = tried.iter().map(|(n, r)| Step::of(n, r)).collect();
                 trail.push(Step::of(node, &result));
                 return Forwarded {
@@ -409,31 +401,27 @@ async fn first_found(
         tried.push((node, result));
     }
     let outcomes: Vec<Value> = tried.iter().map(|(n, r)| outcome(n, r)).collect();
-    // Not found only when every node said so: one that did not answer may hold it.
-    let all_said_404 = tried
-        .iter()
-        .all(|(_, r)| r.as_ref().is_ok_and(|a| a.status == StatusCode::NOT_FOUND));
-    let response = if all_said_404 {
-        HttpError::new(StatusCode::NOT_FOUND, "key not found on any node")
+    let said: Vec<Said> = tried.iter().map(|(_, r)| Said::of(r)).collect();
+    let response = match decide::read(&said) {
+        Verdict::NotFound => HttpError::new(StatusCode::NOT_FOUND, "key not found on any node")
             .with("nodes", outcomes)
             .for_key(&req.key)
-            .into_response()
-    } else {
-        let status = failure_status(tried.iter().map(|(_, r)| r));
-        let reasons: Vec<String> = tried
-            .iter()
-            .map(|(n, r)| format!("{}: {}", n.name, reason(r)))
-            .collect();
-        HttpError::new(
+            .into_response(),
+        Verdict::Failed(status) => failed(
             status,
-            format!(
-                "the read is unknown: no node that may hold the key answered it ({})",
-                reasons.join("; ")
-            ),
-        )
-        .with("nodes", outcomes)
-        .for_key(&req.key)
-        .into_response()
+            "the read is unknown: no node that may hold the key answered it",
+            &tried,
+            outcomes,
+            &req.key,
+        ),
+        // (A read is "done" at its first 200, above; it is never refused.)
+        Verdict::Done(_) | Verdict::Refused(_) => failed(
+            StatusCode::BAD_GATEWAY,
+            "no node answered",
+            &tried,
+            outcomes,
+            &req.key,
+        ),
     };
     Forwarded {
         response,

@@ -6,7 +6,8 @@
 //! - [`mode`]: one file per mode: its placement, its copies, its policy.
 //! - [`placement`]: one file per strategy (mod N, the ring, rendezvous), pure;
 //!   [`moves`]: what would move, for each, on the keys stored now.
-//! - [`forward`]: carries a plan out and turns the nodes' answers into one.
+//! - [`forward`]: carries a plan out and turns the nodes' answers into one, as
+//!   [`decide`] (pure rules, no I/O) says they add up.
 //! - [`upstream`]: the pooled HTTP(S) client, timeouts, retries, errors that name nodes;
 //!   [`health`]: which nodes timed out lately, so the next requests need not wait.
 //! - [`each`]: one thing done to many nodes at once (replicated writes, pages, doctor).
@@ -23,6 +24,7 @@
 pub mod address;
 pub mod cluster;
 pub mod config;
+pub mod decide;
 pub mod demo;
 pub mod divergence;
 pub mod doctor;
