@@ -92,22 +92,7 @@ async fn a_replicated_write_skips_a_marked_node() {
 /// the next request that needs it) it is no longer marked, and reads go to it first.
 #[tokio::test]
 async fn a_recovered_node_is_used_again() {
-    let stalled = Arc::new(AtomicBool::new(true));
-    let flag = stalled.clone();
-    let inner = Arc::new(storage::routes::Node::new(&storage::Settings::named(
-        "moody",
-    )));
-    let moody = start_server(move |listener, stop| {
-        storage::server::run(
-            listener,
-            Arc::new(Moody {
-                inner,
-                stalled: flag,
-            }),
-            stop,
-        )
-    })
-    .await;
+    let (moody, stalled) = start_moody().await;
     let nodes = start_nodes(1).await;
     let list = [("moody", url(moody.addr)), ("kv1", url(nodes[0].addr))];
     let (proxy, _) = start_proxy(&yaml("replication", &list, TIMEOUT)).await;
@@ -147,26 +132,29 @@ async fn a_recovered_node_is_used_again() {
 /// a restarted node serves its first request.
 #[tokio::test]
 async fn sharding_still_asks_a_marked_node() {
+    let (moody, stalled) = start_moody().await;
+    let (proxy, _) = start_proxy(&yaml("sharding", &[("moody", url(moody.addr))], TIMEOUT)).await;
+    get(proxy.addr, "/get?key=k").await.expect_error(504);
+    stalled.store(false, Ordering::SeqCst);
+    get(proxy.addr, "/get?key=k").await.expect_error(404);
+}
+
+/// Starts a [`Moody`] node, stalled; clearing the flag it hands back makes it answer.
+async fn start_moody() -> (common::Node, Arc<AtomicBool>) {
     let stalled = Arc::new(AtomicBool::new(true));
     let flag = stalled.clone();
     let inner = Arc::new(storage::routes::Node::new(&storage::Settings::named(
         "moody",
     )));
-    let moody = start_server(move |listener, stop| {
-        storage::server::run(
-            listener,
-            Arc::new(Moody {
-                inner,
-                stalled: flag,
-            }),
-            stop,
-        )
+    let node = start_server(move |listener, stop| {
+        let moody = Arc::new(Moody {
+            inner,
+            stalled: flag,
+        });
+        storage::server::run(listener, moody, stop)
     })
     .await;
-    let (proxy, _) = start_proxy(&yaml("sharding", &[("moody", url(moody.addr))], TIMEOUT)).await;
-    get(proxy.addr, "/get?key=k").await.expect_error(504);
-    stalled.store(false, Ordering::SeqCst);
-    get(proxy.addr, "/get?key=k").await.expect_error(404);
+    (node, stalled)
 }
 
 /// A node that never answers while `stalled` is set, and is a storage node otherwise.
