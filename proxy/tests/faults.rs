@@ -6,15 +6,13 @@
 mod common;
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{get, post};
 use serde_json::json;
-use support::{black_hole, named, start_node_on, start_nodes, start_proxy, url, value_on, yaml};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use support::{
+    black_hole, named, start_node_on, start_nodes, start_proxy, url, value_on, yaml, Cut, Front,
+};
 
 /// The config's `timeout_ms` for these tests: short, so a black hole costs little.
 const TIMEOUT_MS: u64 = 300;
@@ -154,14 +152,14 @@ async fn a_restarted_node_serves_the_first_request_after_it() {
 #[tokio::test]
 async fn a_request_on_a_connection_that_died_is_sent_again() {
     let node = start_nodes(1).await.pop().unwrap();
-    let front = StaleFront::start(node.addr).await;
+    let front = Front::start(node.addr, Cut::Requests).await;
     let (proxy, _) = start_proxy(&yaml("sharding", &[("kv1", url(front.addr))], "")).await;
     for i in 0..3 {
         let put = post(proxy.addr, &format!("/put?key=k{i}"), r#"{"value": 1}"#).await;
         assert_eq!(put.status, 200, "{put:#?}");
     }
     let opened = front.connections();
-    front.kill_open_connections();
+    front.cut_open_connections();
     let put = post(proxy.addr, "/put?key=after", r#"{"value": 2}"#).await;
     assert_eq!(
         put.status, 200,
@@ -172,73 +170,6 @@ async fn a_request_on_a_connection_that_died_is_sent_again() {
         front.connections() > opened,
         "no fresh connection was opened"
     );
-}
-
-/// A TCP forwarder in front of a node whose connections can be made stale: after
-/// [`StaleFront::kill_open_connections`], a connection opened before closes as soon as
-/// a request arrives on it, unanswered; connections opened after forward as usual.
-struct StaleFront {
-    addr: std::net::SocketAddr,
-    generation: Arc<AtomicUsize>,
-    accepted: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl StaleFront {
-    async fn start(backend: std::net::SocketAddr) -> StaleFront {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let generation = Arc::new(AtomicUsize::new(0));
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let (g, a) = (generation.clone(), accepted.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                a.fetch_add(1, Ordering::SeqCst);
-                let (g, born) = (g.clone(), g.load(Ordering::SeqCst));
-                tokio::spawn(async move {
-                    let Ok(upstream) = TcpStream::connect(backend).await else {
-                        return;
-                    };
-                    let (mut client_rx, mut client_tx) = client.into_split();
-                    let (mut up_rx, mut up_tx) = upstream.into_split();
-                    let back = tokio::spawn(async move {
-                        let _ = tokio::io::copy(&mut up_rx, &mut client_tx).await;
-                    });
-                    let mut buf = [0u8; 8192];
-                    while let Ok(n) = client_rx.read(&mut buf).await {
-                        if n == 0 || g.load(Ordering::SeqCst) != born {
-                            break;
-                        }
-                        if up_tx.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                    // Dropping both halves closes the client's connection unanswered.
-                    back.abort();
-                });
-            }
-        });
-        StaleFront {
-            addr,
-            generation,
-            accepted,
-            task,
-        }
-    }
-
-    fn kill_open_connections(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn connections(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for StaleFront {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// When every replica is a black hole, a replicated write and a replicated read both

@@ -12,7 +12,6 @@ mod students_support;
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +20,9 @@ use hyper::StatusCode;
 use proxy::config::Config;
 use proxy::Proxy;
 use students_support::{error_of, start_canned};
-use support::{black_hole, named, start_nodes, start_proxy, start_spy, url, value_on, yaml};
+use support::{
+    black_hole, named, start_nodes, start_proxy, start_spy, url, value_on, yaml, Cut, Front,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
@@ -462,14 +463,14 @@ async fn a_read_past_a_silent_replica_is_unknown_not_404() {
 #[tokio::test]
 async fn a_delete_whose_answer_was_lost_is_not_sent_again() {
     let node = start_nodes(1).await.pop().unwrap();
-    let front = LosingFront::start(node.addr).await;
+    let front = Front::start(node.addr, Cut::Answers).await;
     let (proxy, _) = start_proxy(&yaml("sharding", &[("kv1", url(front.addr))], "")).await;
     for key in ["gone", "kept"] {
         post(proxy.addr, &format!("/put?key={key}"), r#"{"value": 1}"#)
             .await
             .expect_json(200);
     }
-    front.lose_answers_on_open_connections();
+    front.cut_open_connections();
     let reply = request(proxy.addr, "DELETE", "/delete?key=gone", &[], b"").await;
     assert_ne!(reply.status, 404, "the DELETE was sent twice: {reply:#?}");
     let body = reply.expect_error(502);
@@ -483,80 +484,11 @@ async fn a_delete_whose_answer_was_lost_is_not_sent_again() {
     // A fresh pooled connection, then its answers are lost too: the GET goes again.
     get(proxy.addr, "/get?key=kept").await.expect_json(200);
     let opened = front.connections();
-    front.lose_answers_on_open_connections();
+    front.cut_open_connections();
     let reply = get(proxy.addr, "/get?key=kept").await;
     assert_eq!(reply.expect_json(200)["value"], 1);
     assert!(
         front.connections() > opened,
         "no fresh connection was opened"
     );
-}
-
-/// A TCP forwarder in front of a node whose connections can lose their answers: after
-/// [`LosingFront::lose_answers_on_open_connections`], a connection opened before passes
-/// the next request on to the node, then closes instead of passing the answer back (the
-/// node did it; the proxy never hears so). Connections opened after forward as usual.
-/// (`faults.rs` has the twin that drops the request itself.)
-struct LosingFront {
-    addr: SocketAddr,
-    generation: Arc<AtomicUsize>,
-    accepted: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl LosingFront {
-    async fn start(backend: SocketAddr) -> LosingFront {
-        let listener = bind().await;
-        let addr = listener.local_addr().unwrap();
-        let generation = Arc::new(AtomicUsize::new(0));
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let (g, a) = (generation.clone(), accepted.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                a.fetch_add(1, Ordering::SeqCst);
-                let (g, born) = (g.clone(), g.load(Ordering::SeqCst));
-                tokio::spawn(async move {
-                    let Ok(upstream) = TcpStream::connect(backend).await else {
-                        return;
-                    };
-                    let (mut client_rx, mut client_tx) = client.into_split();
-                    let (mut up_rx, mut up_tx) = upstream.into_split();
-                    let ahead = tokio::spawn(async move {
-                        let _ = tokio::io::copy(&mut client_rx, &mut up_tx).await;
-                    });
-                    let mut buf = [0u8; 8192];
-                    while let Ok(n) = up_rx.read(&mut buf).await {
-                        if n == 0 || g.load(Ordering::SeqCst) != born {
-                            break;
-                        }
-                        if client_tx.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                    // Dropping both halves closes the client's connection, answer lost.
-                    ahead.abort();
-                });
-            }
-        });
-        LosingFront {
-            addr,
-            generation,
-            accepted,
-            task,
-        }
-    }
-
-    fn lose_answers_on_open_connections(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn connections(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for LosingFront {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }

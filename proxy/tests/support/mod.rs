@@ -338,3 +338,108 @@ pub fn unescape_html(text: &str) -> String {
         .replace("&#38;", "&")
         .replace("&amp;", "&")
 }
+
+/// Which way a [`Front`] cuts an old connection once told to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The next request on it is dropped and the connection closed, unanswered: the
+    /// node never saw it (a pooled connection the node had closed).
+    Requests,
+    /// The next request reaches the node, and its answer is lost on the way back: the
+    /// node did it, the proxy never hears so.
+    Answers,
+}
+
+/// The two ways through a [`Front`]: the one copied freely, then the one that is cut.
+type Pipes = (
+    Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+    Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+);
+
+/// A TCP forwarder in front of a node, whose connections opened before
+/// [`Front::cut_open_connections`] fail as `cut` says; connections opened after forward
+/// as usual.
+pub struct Front {
+    pub addr: SocketAddr,
+    generation: Arc<AtomicUsize>,
+    accepted: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Front {
+    pub async fn start(backend: SocketAddr, cut: Cut) -> Front {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let generation = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (g, a) = (generation.clone(), accepted.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                a.fetch_add(1, Ordering::SeqCst);
+                let (g, born) = (g.clone(), g.load(Ordering::SeqCst));
+                tokio::spawn(async move {
+                    let Ok(upstream) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    let (client_rx, client_tx) = client.into_split();
+                    let (up_rx, up_tx) = upstream.into_split();
+                    // One way copies freely; the other (the way that is cut) is copied
+                    // here, checking before each chunk whether it has been cut.
+                    let (mut free_rx, mut free_tx, mut cut_rx, mut cut_tx): Pipes = match cut {
+                        Cut::Requests => (
+                            Box::new(up_rx),
+                            Box::new(client_tx),
+                            Box::new(client_rx),
+                            Box::new(up_tx),
+                        ),
+                        Cut::Answers => (
+                            Box::new(client_rx),
+                            Box::new(up_tx),
+                            Box::new(up_rx),
+                            Box::new(client_tx),
+                        ),
+                    };
+                    let free = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut free_rx, &mut free_tx).await;
+                    });
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n) = cut_rx.read(&mut buf).await {
+                        if n == 0 || g.load(Ordering::SeqCst) != born {
+                            break;
+                        }
+                        if cut_tx.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Dropping both halves closes the client's connection.
+                    free.abort();
+                });
+            }
+        });
+        Front {
+            addr,
+            generation,
+            accepted,
+            task,
+        }
+    }
+
+    /// From now on, connections opened before fail as the front's [`Cut`] says.
+    pub fn cut_open_connections(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
