@@ -81,7 +81,7 @@ impl Proxy {
         }
         let total = moves.len();
         self.recent.event(
-            "reload",
+            "progress",
             format!(
                 "rebalance: {total} keys to move over {} nodes",
                 cluster.nodes.len()
@@ -107,9 +107,12 @@ impl Proxy {
                 }
             }
             done += 1;
-            if done % 500 == 0 {
-                self.recent
-                    .event("reload", format!("rebalance: {done} of {total} keys done"));
+            if done % 20 == 0 {
+                // One line that counts up on the page while the keys move.
+                self.recent.event(
+                    "progress",
+                    format!("rebalance: {done} of {total} keys moved"),
+                );
             }
         }
         self.snapshots.wrote();

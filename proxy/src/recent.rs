@@ -42,7 +42,7 @@ pub const NOTICE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
     pub at_ms: u64,
-    /// `reload`, `rejected`, `joined`, `left`: the page colours by it.
+    /// `reload`, `rejected`, `joined`, `left`, `progress`: the page colours by it.
     pub kind: &'static str,
     pub text: String,
 }
@@ -132,9 +132,13 @@ impl Recent {
         *self.notice.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    /// Remembers a config event for the page's list.
+    /// Remembers a config event for the page's list. A `progress` event replaces the
+    /// newest one when that is progress too, so a rebalance counts up in one line.
     pub fn event(&self, kind: &'static str, text: String) {
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if kind == "progress" && events.back().is_some_and(|e| e.kind == "progress") {
+            events.pop_back();
+        }
         if events.len() == KEEP_EVENTS {
             events.pop_front();
         }
@@ -149,5 +153,21 @@ impl Recent {
     pub fn events(&self) -> Vec<Event> {
         let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         events.iter().rev().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Recent;
+
+    /// Progress counts up in one line; other events keep their own.
+    #[test]
+    fn progress_replaces_progress_only() {
+        let r = Recent::default();
+        r.event("reload", "config reloaded".into());
+        r.event("progress", "1 of 3".into());
+        r.event("progress", "2 of 3".into());
+        let texts: Vec<String> = r.events().into_iter().map(|e| e.text).collect();
+        assert_eq!(texts, ["2 of 3", "config reloaded"]);
     }
 }
