@@ -1,7 +1,7 @@
 //! The proxy's YAML config, the classroom original's format:
 //!
 //! ```yaml
-//! mode: sharding          # or replication
+//! mode: sharding          # or replication, consistent-hashing, rendezvous
 //! nodes:
 //!   - name: kv1
 //!     url: http://localhost:5000
@@ -12,6 +12,8 @@
 //! body_timeout_ms: 10000  # a request body must arrive within this
 //! send_timeout_ms: 30000  # an answer the client reads nothing of is given up after this
 //! max_connections: 1024   # past it, new connections get 503 at once
+//! replicas: 2             # copies of each key (sharding, consistent-hashing, rendezvous)
+//! vnodes: 100             # ring tokens per node (consistent-hashing)
 //! ```
 //!
 //! Loading checks everything a teacher can get wrong and says it in one sentence: the
@@ -39,7 +41,7 @@ pub const DEFAULT_MAX_JOINED: usize = 64;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// `sharding` or `replication` (any name in [`mode::NAMES`]).
+    /// `sharding`, `replication`, `consistent-hashing` or `rendezvous` ([`mode::NAMES`]).
     pub mode: String,
     /// The nodes, in the order placement counts them (`SHA-256 mod N` picks an index here).
     #[serde(default)]

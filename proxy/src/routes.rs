@@ -1,6 +1,6 @@
 //! The proxy's HTTP API: the nodes' own API (`/put`, `/get`, `/delete`, `/clear`,
 //! `/dump`, `/health`, `/state`), placed by the mode, plus what only a proxy can answer
-//! (`/explain`, `/config`, `/join`, `/leave`).
+//! (`/explain`, `/config`, `/join`, `/leave`, `/rebalance`, `/events`, `/metrics`).
 //!
 //! The proxy checks what it can before any node sees the request (a missing key, a body
 //! too large, a loop, a write from another site, a missing admin token), so a bad
