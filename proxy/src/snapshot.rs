@@ -2,7 +2,7 @@
 //! page, poll and stream that shows it.
 //!
 //! A **sweep** asks every node for a summary (its count, its digest and the first pairs
-//! a card shows, `/dump?limit=300`) and publishes an immutable [`Sweep`], with the page's
+//! a card shows, long values cut: `/dump?limit=300&preview=200`) and publishes an immutable [`Sweep`], with the page's
 //! JSON built once. `/state`, `/state.json`, `/events` and `/health` are served from the
 //! latest sweep, so thirty viewers cost the nodes one sweep a second, not thirty.
 //!
@@ -13,10 +13,11 @@
 //!   fresh one (at most ten sweeps a second), so a key written and then looked for is on
 //!   the page. Nothing waits for a sweep otherwise: the first view waits for the first.
 //!
-//! What needs every pair (the merged `/dump`, a filter, the keys replicas disagree on)
-//! comes from a **full gather**, made once for every request in flight and reused while it
-//! is young and nothing was written. Divergence is recomputed only when some node's count
-//! or digest changed, and at most every few seconds.
+//! What needs every pair (the merged `/dump`, a filter, the keys replicas disagree on,
+//! what would move for each strategy) comes from a **full gather**, made once for every
+//! request in flight and reused while it is young and nothing was written. Divergence and
+//! what-moves are recomputed only when some node's count or digest changed (or the nodes
+//! did), and at most every few seconds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};

@@ -1,7 +1,9 @@
 //! The proxy's `/state` page, the projector view of the lesson: the mode in large type,
 //! one card per node (its colour, URL, up or down, latency, how many keys and which),
-//! how evenly the keys spread, the last requests, and in replication the keys on which
-//! the nodes disagree.
+//! how evenly the keys spread (or, in replication, how complete each node is), a node
+//! down said plainly, config events, the last requests and the way each went, the keys
+//! replicas disagree on, what would move if the class changed, and in consistent-hashing
+//! mode the ring itself.
 //!
 //! The same [`Snapshot`] is rendered once on the server (askama, so the page works
 //! without JavaScript) and served as `/state.json` and `/events`, which keep the page up
