@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use crate::cluster::Cluster;
 use crate::mode::{self, Op};
 use crate::placement::modulo::to_decimal;
-use crate::placement::ring::Ring;
 
 /// Where `key` goes in `cluster`: the steps, the nodes writes go to and reads try, and
 /// the SHA-256 arithmetic every mode starts from.
@@ -32,9 +31,8 @@ pub fn explain(cluster: &Cluster, key: &str) -> Value {
         .unwrap_or_default();
     let steps = cluster.placement.explain(key, cluster.copies);
     // On the ring, where the key sits and the token it walks to, for the page's drawing.
-    let ring = (cluster.mode.name() == "consistent-hashing").then(|| {
-        let names = cluster.nodes.iter().map(|n| n.name.clone()).collect();
-        let (position, token) = Ring::new(names, cluster.config.params().vnodes).walk(key);
+    let ring = cluster.placement.as_ring().map(|ring| {
+        let (position, token) = ring.walk(key);
         json!({"position": position, "token": token})
     });
     let words = match cluster.mode.name() {

@@ -202,18 +202,19 @@ pub fn build(
         recent: proxy.recent.list(),
         events: proxy.recent.events(),
         moves: None,
-        ring: (cluster.mode.name() == "consistent-hashing").then(|| ring_draw(cluster, views)),
+        ring: cluster
+            .placement
+            .as_ring()
+            .map(|ring| ring_draw(ring, views)),
         divergent: divergent.to_vec(),
         notice: proxy.recent.notice(),
         filter: filter.to_string(),
     }
 }
 
-/// The ring of `cluster` with the keys `views` show.
-fn ring_draw(cluster: &Cluster, views: &[NodeView]) -> RingDraw {
-    use crate::placement::ring::{fraction, Ring};
-    let names = cluster.nodes.iter().map(|n| n.name.clone()).collect();
-    let ring = Ring::new(names, cluster.config.params().vnodes);
+/// The cluster's ring with the keys `views` show.
+fn ring_draw(ring: &crate::placement::ring::Ring, views: &[NodeView]) -> RingDraw {
+    use crate::placement::ring::fraction;
     RingDraw {
         tokens: ring
             .tokens

@@ -6,8 +6,6 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use super::{Mode, Params};
 use crate::placement::modulo::Modulo;
 use crate::placement::Placement;
@@ -45,7 +43,7 @@ pub fn placement(key: &str, nodes: usize) -> usize {
 
 /// The SHA-256 digest of the key's UTF-8 bytes: 32 bytes, the big-endian integer.
 pub fn sha256(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
+    crate::placement::sha256(key)
 }
 
 /// The SHA-256 digest of the key, in hex, as `hashlib.sha256(key.encode()).hexdigest()`.

@@ -27,6 +27,11 @@ pub trait Placement: Send + Sync {
 
     /// The steps from the key to its first `count` nodes, for a person to check by hand.
     fn explain(&self, key: &str, count: usize) -> Vec<Step>;
+
+    /// The ring, when this placement is one (the page draws it).
+    fn as_ring(&self) -> Option<&ring::Ring> {
+        None
+    }
 }
 
 /// One step of an explanation: what it is, its value (shortened when long), and the

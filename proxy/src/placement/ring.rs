@@ -60,6 +60,10 @@ pub fn fraction(position: u64) -> f64 {
 }
 
 impl Placement for Ring {
+    fn as_ring(&self) -> Option<&Ring> {
+        Some(self)
+    }
+
     fn preference(&self, key: &str, count: usize) -> Vec<usize> {
         let want = count.min(self.names.len());
         let mut picked = Vec::with_capacity(want);
