@@ -26,12 +26,17 @@ pub struct Divergence {
 
 /// How many distinct keys the nodes that answered hold, a key on several nodes once.
 pub fn distinct_keys(views: &[NodeView]) -> usize {
-    let keys: HashSet<&str> = views
+    keys(views).len()
+}
+
+/// Every key the nodes that answered hold, each once, sorted.
+pub fn keys(views: &[NodeView]) -> Vec<&str> {
+    let keys: std::collections::BTreeSet<&str> = views
         .iter()
         .filter(|v| v.up)
         .flat_map(|v| v.pairs.iter().map(|(k, _)| k.as_str()))
         .collect();
-    keys.len()
+    keys.into_iter().collect()
 }
 
 /// `a` before `b` as a person counts: `key-2` before `key-10` (digit runs compare as

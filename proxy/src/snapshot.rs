@@ -262,13 +262,7 @@ impl Snapshots {
         let vnodes = cluster.config.params().vnodes;
         // Every key of every node: off the thread that serves requests.
         let (fresh, distinct, moves) = tokio::task::spawn_blocking(move || {
-            let keys: std::collections::BTreeSet<&str> = full
-                .views
-                .iter()
-                .filter(|v| v.up)
-                .flat_map(|v| v.pairs.iter().map(|(k, _)| k.as_str()))
-                .collect();
-            let keys: Vec<&str> = keys.into_iter().collect();
+            let keys = divergence::keys(&full.views);
             let moves = crate::moves::table(&keys, keys.len(), &names, vnodes);
             let diverge = if replicated {
                 divergence::divergence(&full.views)
