@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::config::{Config, NodeConfig};
+use crate::consistency::Consistency;
 use crate::mode::{self, Mode, Op, Plan};
 use crate::placement::Placement;
 
@@ -49,6 +50,8 @@ pub struct Cluster {
     /// The config file's nodes, then the joined ones: placement counts them in this order.
     pub nodes: Vec<NodeAddr>,
     pub timeout: Duration,
+    /// Quorums and healing ([`crate::consistency`]).
+    pub consistency: Consistency,
     /// The config file as loaded (its nodes only), for `GET /config` and joins.
     pub config: Config,
 }
@@ -76,6 +79,7 @@ impl Cluster {
             copies: mode.copies(nodes.len(), &params),
             mode,
             timeout: config.timeout(),
+            consistency: config.consistency(),
             nodes,
             config,
         }
@@ -86,9 +90,25 @@ impl Cluster {
         self.placement.preference(key, self.copies)
     }
 
-    /// Where a request for `key` goes: the mode's policy over the key's homes.
+    /// Where a request for `key` goes: the mode's policy over the key's homes, or
+    /// Dynamo's ([`mode::quorum`]) when the config sets quorums or healing for this op.
     pub fn plan(&self, op: Op, key: &str) -> Plan {
-        self.mode.plan(op, self.homes(key))
+        let c = &self.consistency;
+        let dynamo = match op {
+            Op::Write => c.quorum_writes(),
+            Op::Read => c.quorum_reads(),
+        };
+        if !dynamo {
+            return self.mode.plan(op, self.homes(key));
+        }
+        let listed = if c.hinted_handoff {
+            self.nodes.len()
+        } else {
+            self.copies
+        };
+        let mut homes = self.placement.preference(key, listed);
+        let spares = homes.split_off(self.copies.min(homes.len()));
+        mode::quorum(op, homes, spares, c)
     }
 
     pub fn names(&self) -> Vec<&str> {

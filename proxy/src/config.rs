@@ -14,6 +14,8 @@
 //! max_connections: 1024   # past it, new connections get 503 at once
 //! replicas: 2             # copies of each key (sharding, consistent-hashing, rendezvous)
 //! vnodes: 100             # ring tokens per node (consistent-hashing)
+//! write_quorum: 2         # W, R, read_repair, hinted_handoff, anti_entropy(_ms):
+//! read_quorum: majority   #   the consistency lab (crate::consistency)
 //! ```
 //!
 //! Loading checks everything a teacher can get wrong and says it in one sentence: the
@@ -26,7 +28,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::consistency::{self, Consistency, Written};
 use crate::mode;
+use crate::pool_config::{self, PoolConfig};
 
 /// How long a node gets to answer one request when the config does not say.
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
@@ -41,10 +45,12 @@ pub const DEFAULT_MAX_JOINED: usize = 64;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// `sharding`, `replication`, `consistent-hashing` or `rendezvous` ([`mode::NAMES`]).
+    /// `sharding`, `replication`, `consistent-hashing` or `rendezvous` ([`mode::NAMES`]);
+    /// empty when the config lists `pools:` instead.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mode: String,
     /// The nodes, in the order placement counts them (`SHA-256 mod N` picks an index here).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeConfig>,
     /// Per request to a node: connecting and the whole answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,6 +84,27 @@ pub struct Config {
     /// Tokens per node on the ring (consistent-hashing; default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vnodes: Option<usize>,
+    /// W: how many copies must store a write before it answers 200 ([`crate::consistency`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_quorum: Option<Written>,
+    /// R: how many copies a read asks at once; the newest answer wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_quorum: Option<Written>,
+    /// A read that saw an older or missing copy writes the newest back to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_repair: bool,
+    /// A write whose copy is down goes to the next node of the key's list, as a hint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hinted_handoff: bool,
+    /// A background pass compares the copies bucket by bucket and heals what differs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anti_entropy: bool,
+    /// How often that pass runs (default 5,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anti_entropy_ms: Option<u64>,
+    /// Several clusters instead of one `mode`/`nodes` ([`crate::pool_config`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<PoolConfig>,
 }
 
 /// One node: a name for the pages and logs, and the base URL its API lives under.
@@ -121,6 +148,15 @@ impl Config {
 
     /// The checks YAML's types cannot express.
     pub fn check(&self) -> Result<(), String> {
+        if !self.pools.is_empty() {
+            return pool_config::check(self);
+        }
+        if self.mode.is_empty() {
+            return Err(format!(
+                "no mode: add `mode:` ({}), or a `pools:` list",
+                mode::NAMES.join(", ")
+            ));
+        }
         if mode::by_name(&self.mode).is_none() {
             return Err(format!(
                 "unknown mode '{}': valid modes are {}",
@@ -188,6 +224,7 @@ impl Config {
                 return Err(format!("vnodes is {v}: it must be between 1 and 1000"));
             }
         }
+        self.check_consistency()?;
         for (field, token) in [
             ("join_token", &self.join_token),
             ("admin_token", &self.admin_token),
@@ -206,6 +243,59 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// Quorums that can be met, hints that have somewhere to go.
+    fn check_consistency(&self) -> Result<(), String> {
+        let copies = match self.mode.as_str() {
+            "replication" => self.nodes.len(),
+            _ => self.replicas.unwrap_or(1),
+        };
+        for (field, written) in [
+            ("write_quorum", &self.write_quorum),
+            ("read_quorum", &self.read_quorum),
+        ] {
+            let quorum = written.as_ref().map(|w| w.quorum(field)).transpose()?;
+            consistency::check(field, quorum, copies)?;
+        }
+        if self.hinted_handoff && self.mode == "replication" {
+            return Err(
+                "hinted_handoff: in replication every node already holds every key, so there is \
+                 no next node to keep a hint: use it with replicas on consistent-hashing, \
+                 rendezvous or sharding"
+                    .into(),
+            );
+        }
+        if let Some(ms) = self
+            .anti_entropy_ms
+            .filter(|ms| !(100..=3_600_000).contains(ms))
+        {
+            return Err(format!(
+                "anti_entropy_ms is {ms}: it must be between 100 and 3600000 (an hour)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The consistency settings, with their defaults.
+    pub fn consistency(&self) -> Consistency {
+        Consistency {
+            // Checked at load: a word that is not a quorum never gets this far.
+            write_quorum: self
+                .write_quorum
+                .as_ref()
+                .and_then(|w| w.quorum("write_quorum").ok()),
+            read_quorum: self
+                .read_quorum
+                .as_ref()
+                .and_then(|w| w.quorum("read_quorum").ok()),
+            read_repair: self.read_repair,
+            hinted_handoff: self.hinted_handoff,
+            anti_entropy: self.anti_entropy,
+            anti_entropy_ms: self
+                .anti_entropy_ms
+                .unwrap_or(consistency::DEFAULT_ANTI_ENTROPY_MS),
+        }
     }
 
     /// The mode's parameters, with their defaults.

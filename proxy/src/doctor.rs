@@ -242,6 +242,7 @@ async fn round_trip(
         content_type: Some(hyper::header::HeaderValue::from_static("application/json")),
         via: None,
         key: Some(key.to_string()),
+        version: None,
     };
     let send = |req: NodeRequest| async move {
         upstream
@@ -327,7 +328,16 @@ pub async fn main(args: Args) -> ExitCode {
                     .timeout_ms
                     .or(args.timeout_ms)
                     .unwrap_or(DEFAULT_TIMEOUT_MS);
-                (c.nodes, t)
+                // Every pool's nodes, each once (a node may be in several pools).
+                let mut nodes: Vec<NodeConfig> = Vec::new();
+                for spec in crate::pool_config::specs(&c) {
+                    for n in spec.config.nodes {
+                        if !nodes.iter().any(|m| m.url == n.url) {
+                            nodes.push(n);
+                        }
+                    }
+                }
+                (nodes, t)
             }
             Err(why) => {
                 eprintln!("proxy doctor: {why}");

@@ -38,6 +38,9 @@ pub struct Forwarded {
     /// Every node the request went to (or skipped), in order, with what came of it: the
     /// page's feed shows it as `kv1 ✗ timeout → kv2 200`.
     pub trail: Vec<Step>,
+    /// What the nodes' answers added up to, when there is more to say than the status:
+    /// `W=2: 2 of 3 stored it, quorum met`, `repaired kv1`.
+    pub note: String,
 }
 
 /// One node on a request's way.
@@ -53,7 +56,7 @@ pub struct Step {
 }
 
 impl Step {
-    fn of(node: &NodeAddr, result: &Result<Answer, NodeError>) -> Step {
+    pub(crate) fn of(node: &NodeAddr, result: &Result<Answer, NodeError>) -> Step {
         let (outcome, ok) = match result {
             Ok(a) => (a.status.as_u16().to_string(), a.status.as_u16() < 500),
             Err(e) => match &e.failure {
@@ -71,7 +74,7 @@ impl Step {
         }
     }
 
-    fn skipped(node: &NodeAddr) -> Step {
+    pub(crate) fn skipped(node: &NodeAddr) -> Step {
         Step {
             node: node.name.clone(),
             outcome: "skipped: down".into(),
@@ -99,12 +102,14 @@ pub async fn run(
             response: HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
             nodes: Vec::new(),
             trail: Vec::new(),
+            note: String::new(),
         };
     }
     let mut out = match plan {
         Plan::One(i) => one(upstream, cluster, &cluster.nodes[i], &req).await,
         Plan::All(list) => all(upstream, cluster, &list, req).await,
         Plan::FirstFound(list) => first_found(upstream, cluster, &list, &req).await,
+        Plan::Quorum(q) => crate::quorum::run(upstream, cluster, q, req).await,
     };
     let headers = out.response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(cluster.mode.name()) {
@@ -132,12 +137,13 @@ async fn one(
         response,
         nodes: vec![node.name.clone()],
         trail,
+        note: String::new(),
     }
 }
 
 /// A node's answer as the proxy's own: its status and its JSON body, as JSON. A body
 /// that is not JSON is the node's fault (502, naming it); a 508 is a loop.
-fn as_data(node: &NodeAddr, answer: Answer) -> Response {
+pub(crate) fn as_data(node: &NodeAddr, answer: Answer) -> Response {
     if answer.status == StatusCode::LOOP_DETECTED {
         return HttpError::new(
             StatusCode::LOOP_DETECTED,
@@ -177,7 +183,7 @@ fn as_data(node: &NodeAddr, answer: Answer) -> Response {
 
 /// An error about a key says which: `"key"` beside the error, and, for a failure of the
 /// nodes (5xx), the key in the sentence too. A node's own 4xx sentence is passed on as it is.
-trait ForKey {
+pub(crate) trait ForKey {
     fn for_key(self, key: &Option<String>) -> Self;
 }
 
@@ -194,7 +200,7 @@ impl ForKey for HttpError {
 }
 
 /// One node's outcome, as listed in a replicated write's answer.
-fn outcome(node: &NodeAddr, result: &Result<Answer, NodeError>) -> Value {
+pub(crate) fn outcome(node: &NodeAddr, result: &Result<Answer, NodeError>) -> Value {
     match result {
         Ok(a) => {
             let answer: Value = serde_json::from_slice(&a.body)
@@ -210,7 +216,7 @@ fn outcome(node: &NodeAddr, result: &Result<Answer, NodeError>) -> Value {
 }
 
 /// The text of a node's `{"error": ...}`, if it sent one.
-fn error_text(answer: &Answer) -> Option<String> {
+pub(crate) fn error_text(answer: &Answer) -> Option<String> {
     serde_json::from_slice::<Value>(&answer.body)
         .ok()?
         .get("error")?
@@ -219,7 +225,7 @@ fn error_text(answer: &Answer) -> Option<String> {
 }
 
 /// Why a node did not do it: its status and error, or why it did not answer.
-fn reason(result: &Result<Answer, NodeError>) -> String {
+pub(crate) fn reason(result: &Result<Answer, NodeError>) -> String {
     match result {
         Ok(a) => match error_text(a) {
             Some(e) => format!("{} {e}", a.status.as_u16()),
@@ -272,7 +278,11 @@ pub async fn fan_out(
 
 /// The nodes of `list` to ask and those to skip: a node marked down (it timed out
 /// lately) is not waited for, unless every node is marked, when all are asked.
-fn skip_marked(upstream: &Upstream, cluster: &Cluster, list: &[usize]) -> (Vec<usize>, Vec<usize>) {
+pub(crate) fn skip_marked(
+    upstream: &Upstream,
+    cluster: &Cluster,
+    list: &[usize],
+) -> (Vec<usize>, Vec<usize>) {
     let (ask, skip): (Vec<usize>, Vec<usize>) = list
         .iter()
         .partition(|&&i| !upstream.health.is_down(&cluster.nodes[i].base));
@@ -363,11 +373,12 @@ async fn all(
         response,
         nodes,
         trail,
+        note: String::new(),
     }
 }
 
 /// A task that panicked: reported like a node that failed, so the answer is still whole.
-fn lost(node: &NodeAddr) -> NodeError {
+pub(crate) fn lost(node: &NodeAddr) -> NodeError {
     NodeError {
         node: node.name.clone(),
         url: node.url.clone(),
@@ -395,6 +406,7 @@ async fn first_found(
                     response: as_data(node, answer.clone()),
                     nodes: vec![node.name.clone()],
                     trail,
+                    note: String::new(),
                 };
             }
         }
@@ -427,6 +439,7 @@ async fn first_found(
         response,
         nodes: tried.iter().map(|(n, _)| n.name.clone()).collect(),
         trail: tried.iter().map(|(n, r)| Step::of(n, r)).collect(),
+        note: String::new(),
     }
 }
 

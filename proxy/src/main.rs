@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use proxy::config::Config;
-use proxy::{doctor, mode, reload, Proxy};
+use proxy::pools::Pools;
+use proxy::{doctor, mode, reload};
 use storage::server;
 
 /// A stateless proxy that shards or replicates keys over storage nodes.
@@ -42,6 +43,11 @@ struct Cli {
     /// The demo's mode (sharding when not given). With a config, the config says the mode.
     #[arg(long)]
     mode: Option<String>,
+
+    /// With --demo: two pools side by side, sharding on 5000-5002 and replication on
+    /// 5010-5012, the second mirroring every write made at the root.
+    #[arg(long, requires = "demo", conflicts_with = "mode")]
+    pools: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -66,7 +72,12 @@ async fn main() -> ExitCode {
                 mode::NAMES.join(", ")
             ));
         }
-        return match proxy::demo::run(mode, &cli.host, cli.port).await {
+        let run = if cli.pools {
+            proxy::demo::run_pools(&cli.host, cli.port).await
+        } else {
+            proxy::demo::run(mode, &cli.host, cli.port).await
+        };
+        return match run {
             Ok(()) => ExitCode::SUCCESS,
             Err(why) => fail(&why),
         };
@@ -85,12 +96,11 @@ async fn main() -> ExitCode {
         Err(why) => return fail(&why),
     };
     if cli.check {
-        println!(
-            "config {} is good: mode {}, {} nodes",
-            path.display(),
-            config.mode,
-            config.nodes.len()
-        );
+        let pools: Vec<String> = proxy::pool_config::specs(&config)
+            .iter()
+            .map(|p| format!("mode {}, {} nodes", p.config.mode, p.config.nodes.len()))
+            .collect();
+        println!("config {} is good: {}", path.display(), pools.join("; "));
         return ExitCode::SUCCESS;
     }
     let listener = match server::bind(&cli.host, cli.port).await {
@@ -99,9 +109,9 @@ async fn main() -> ExitCode {
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(cli.port);
     proxy::print_banner(&config, port);
-    let proxy = Arc::new(Proxy::new(config));
-    reload::watch(proxy.clone(), path, loaded);
-    proxy::serve(listener, proxy, server::stop_signal()).await;
+    let pools = Arc::new(Pools::new(config));
+    reload::watch_pools(pools.clone(), path, loaded);
+    proxy::serve_pools(listener, pools, server::stop_signal()).await;
     tracing::info!("proxy stopped");
     ExitCode::SUCCESS
 }

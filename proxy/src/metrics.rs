@@ -105,20 +105,17 @@ impl Metrics {
     /// The text format, with the gauges read now.
     pub fn render(&self, proxy: &Proxy) -> Response {
         let mut registry = <Registry>::with_prefix("kv");
+        register_shared(&proxy.upstream, &mut registry);
+        self.register(proxy, &mut registry);
+        encoded(&registry)
+    }
+
+    /// This proxy's (one pool's) counters and gauges, into `registry`.
+    pub fn register(&self, proxy: &Proxy, registry: &mut Registry) {
         registry.register(
             "requests",
             "Requests through the proxy, by route, mode, node and status",
             self.requests.clone(),
-        );
-        registry.register(
-            "node_latency_seconds",
-            "How long each node takes to answer, sending to the last byte",
-            proxy.upstream.latency.clone(),
-        );
-        registry.register(
-            "skipped",
-            "Requests a node was skipped for, because it was marked down",
-            proxy.upstream.skipped.clone(),
         );
         let gauge = |value: i64| {
             let g = Gauge::<i64>::default();
@@ -140,11 +137,6 @@ impl Metrics {
             gauge(down as i64),
         );
         registry.register(
-            "nodes_marked_down",
-            "Nodes marked down after a timeout, probed in the background",
-            gauge(proxy.upstream.health.marked().len() as i64),
-        );
-        registry.register(
             "viewers",
             "Clients that looked at the page in the last 5 seconds",
             gauge(self.viewers() as i64),
@@ -161,12 +153,38 @@ impl Metrics {
             "Age of the snapshot the page shows (-1 before the first)",
             age,
         );
-        let mut text = String::new();
-        let _ = encode(&mut text, &registry);
-        http::with_type(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            text,
-        )
     }
+}
+
+/// What the client shared by every pool measured: node latency, skipped requests, nodes
+/// marked down (by URL, whichever pool asked).
+pub fn register_shared(upstream: &crate::upstream::Upstream, registry: &mut Registry) {
+    registry.register(
+        "node_latency_seconds",
+        "How long each node takes to answer, sending to the last byte",
+        upstream.latency.clone(),
+    );
+    registry.register(
+        "skipped",
+        "Requests a node was skipped for, because it was marked down",
+        upstream.skipped.clone(),
+    );
+    let marked = Gauge::<i64>::default();
+    marked.set(upstream.health.marked().len() as i64);
+    registry.register(
+        "nodes_marked_down",
+        "Nodes marked down after a timeout, probed in the background",
+        marked,
+    );
+}
+
+/// A registry as the answer to `GET /metrics`.
+pub fn encoded(registry: &Registry) -> Response {
+    let mut text = String::new();
+    let _ = encode(&mut text, registry);
+    http::with_type(
+        StatusCode::OK,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        text,
+    )
 }

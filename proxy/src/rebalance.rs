@@ -157,6 +157,8 @@ async fn apply(upstream: &Upstream, cluster: &Cluster, m: Move) -> Vec<(usize, C
             content_type: Some(HeaderValue::from_static("application/json")),
             via: None,
             key: Some(m.key.clone()),
+            // Unversioned: the copy moves as it is (the gather reads values, not versions).
+            version: None,
         };
         let ok = upstream
             .send(&cluster.nodes[h], &put, cluster.timeout)

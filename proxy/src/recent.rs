@@ -25,8 +25,18 @@ pub struct Entry {
     pub nodes: Vec<String>,
     /// Every node asked or skipped, in order, with what came of it.
     pub trail: Vec<crate::forward::Step>,
+    /// What the answers added up to under quorums: `W=2: 2 of 3 stored it, quorum met`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub note: String,
     pub status: u16,
     pub ms: f64,
+}
+
+/// Where a request went: the nodes that answered, every step, and what it added up to.
+pub struct Way {
+    pub nodes: Vec<String>,
+    pub trail: Vec<crate::forward::Step>,
+    pub note: String,
 }
 
 /// How many config events the page lists.
@@ -60,15 +70,8 @@ pub struct Recent {
 }
 
 impl Recent {
-    pub fn record(
-        &self,
-        method: &str,
-        key: &str,
-        nodes: Vec<String>,
-        trail: Vec<crate::forward::Step>,
-        status: u16,
-        ms: f64,
-    ) {
+    pub fn record(&self, method: &str, key: &str, way: Way, status: u16, ms: f64) {
+        let Way { nodes, trail, note } = way;
         let at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -93,6 +96,7 @@ impl Recent {
             key,
             nodes,
             trail,
+            note,
             status,
             ms,
         });

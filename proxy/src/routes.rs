@@ -1,6 +1,6 @@
 //! The proxy's HTTP API: the nodes' own API (`/put`, `/get`, `/delete`, `/clear`,
 //! `/dump`, `/health`, `/state`), placed by the mode, plus what only a proxy can answer
-//! (`/explain`, `/config`, `/join`, `/leave`, `/rebalance`, `/events`, `/metrics`).
+//! (`/explain`, `/config`, `/join`, `/leave`, `/rebalance`, `/chaos`, `/events`, `/metrics`).
 //!
 //! The proxy checks what it can before any node sees the request (a missing key, a body
 //! too large, a loop, a write from another site, a missing admin token), so a bad
@@ -32,6 +32,7 @@ const ROUTES: &[&str] = &[
     "/delete",
     "/clear",
     "/rebalance",
+    "/chaos",
     "/join",
     "/leave",
     "/dump",
@@ -45,6 +46,18 @@ const ROUTES: &[&str] = &[
     "/config",
     "/",
 ];
+
+/// A request for one key, its body already read.
+#[derive(Clone)]
+pub(crate) struct KeyCall {
+    pub method: Method,
+    /// `/put`, `/get` or `/delete`.
+    pub path: String,
+    pub key: String,
+    pub body: Bytes,
+    pub content_type: Option<HeaderValue>,
+    pub via: Option<HeaderValue>,
+}
 
 /// The largest request body forwarded: a node's default value limit (1 MiB) with room
 /// to spare, so a node configured for larger values still gets to say no itself.
@@ -63,6 +76,7 @@ impl Proxy {
             "/delete" => &[Method::DELETE, Method::POST],
             "/clear" => &[Method::POST, Method::DELETE],
             "/rebalance" => &[Method::POST],
+            "/chaos" => &[Method::POST, Method::DELETE, Method::GET],
             "/join" | "/leave" => &[Method::POST],
             "/get" | "/dump" | "/health" | "/state" | "/state.json" | "/state.js" | "/events"
             | "/metrics" | "/explain" | "/config" | "/" => &[Method::GET, Method::HEAD],
@@ -73,7 +87,10 @@ impl Proxy {
         }
         let cluster = self.live.get();
         let query = req.uri().query().map(str::to_string);
-        let writes = matches!(path.as_str(), "/put" | "/delete" | "/clear" | "/rebalance");
+        let writes = matches!(
+            path.as_str(),
+            "/put" | "/delete" | "/clear" | "/rebalance" | "/chaos"
+        );
         if writes {
             if let Some(refused) = guard::cross_site(req.headers()) {
                 return Err(refused);
@@ -94,33 +111,24 @@ impl Proxy {
                 } else {
                     Default::default()
                 };
-                let op = if path == "/get" { Op::Read } else { Op::Write };
-                let plan = cluster.plan(op, &key);
-                let node_req = NodeRequest {
+                let call = KeyCall {
                     method,
-                    path_and_query: format!("{path}?key={}", http::encode_component(&key)),
+                    path,
+                    key,
                     body,
                     content_type,
                     via,
-                    key: Some(key),
                 };
-                if op == Op::Write {
-                    self.snapshots.wrote();
-                }
-                Ok(forward::run(&self.upstream, &cluster, plan, node_req).await)
+                Ok(self.keyed(&cluster, call).await)
             }
-            "/clear" => {
-                let plan = Plan::All((0..cluster.nodes.len()).collect());
-                let node_req = NodeRequest {
-                    method: Method::POST,
-                    via,
-                    ..NodeRequest::get("/clear")
-                };
-                self.snapshots.wrote();
-                self.recent.cleared();
-                Ok(forward::run(&self.upstream, &cluster, plan, node_req).await)
-            }
+            "/clear" => Ok(self.clear(&cluster, via).await),
             "/rebalance" => Ok(local(self.rebalance(&cluster).await)),
+            "/chaos" => {
+                if method != Method::GET {
+                    self.teacher_only(&cluster, &req, peer)?;
+                }
+                Ok(local(self.chaos(&cluster, req).await?))
+            }
             "/dump" => Ok(local(self.dump(&cluster).await)),
             "/health" => Ok(local(self.health(&cluster).await)),
             "/state" => Ok(local(http::html(state_page::render(self, &cluster).await))),
@@ -151,9 +159,47 @@ impl Proxy {
         }
     }
 
+    /// A request for one key (`/put`, `/get`, `/delete`), its body read: placed by the
+    /// cluster's plan and carried out. Mirrored pools get root writes through here too.
+    pub(crate) async fn keyed(&self, cluster: &Cluster, call: KeyCall) -> Forwarded {
+        let op = if call.path == "/get" {
+            Op::Read
+        } else {
+            Op::Write
+        };
+        let plan = cluster.plan(op, &call.key);
+        let node_req = NodeRequest {
+            method: call.method,
+            path_and_query: format!("{}?key={}", call.path, http::encode_component(&call.key)),
+            body: call.body,
+            content_type: call.content_type,
+            via: call.via,
+            key: Some(call.key),
+            // Every write is versioned, so the newest copy can always be told.
+            version: (op == Op::Write).then(|| self.upstream.clock.stamp()),
+        };
+        if op == Op::Write {
+            self.snapshots.wrote();
+        }
+        forward::run(&self.upstream, cluster, plan, node_req).await
+    }
+
+    /// `/clear`: every node of the cluster at once.
+    pub(crate) async fn clear(&self, cluster: &Cluster, via: Option<HeaderValue>) -> Forwarded {
+        let plan = Plan::All((0..cluster.nodes.len()).collect());
+        let node_req = NodeRequest {
+            method: Method::POST,
+            via,
+            ..NodeRequest::get("/clear")
+        };
+        self.snapshots.wrote();
+        self.recent.cleared();
+        forward::run(&self.upstream, cluster, plan, node_req).await
+    }
+
     /// With `admin_token` set, the request must carry it (401 otherwise; a wrong one
     /// counts toward the client's throttle).
-    fn admin_only(
+    pub(crate) fn admin_only(
         &self,
         cluster: &Cluster,
         req: &Request<Incoming>,
@@ -179,6 +225,24 @@ impl Proxy {
         ))
     }
 
+    /// `/chaos` is the teacher's alone: refused outright when no `admin_token` is set
+    /// (anyone could cut the class off), 401 without it.
+    fn teacher_only(
+        &self,
+        cluster: &Cluster,
+        req: &Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<(), HttpError> {
+        if cluster.config.admin_token.is_none() {
+            return Err(HttpError::new(
+                StatusCode::FORBIDDEN,
+                "/chaos needs the teacher's token: set `admin_token:` in the config, then send \
+                 `Authorization: Bearer <admin_token>`",
+            ));
+        }
+        self.admin_only(cluster, req, peer)
+    }
+
     /// Every node's pairs merged: each key with its value and the nodes that hold it.
     /// Built once per gather and shared by every request that asks meanwhile.
     async fn dump(&self, cluster: &Arc<Cluster>) -> Response {
@@ -198,6 +262,11 @@ impl Proxy {
 
     /// The proxy is up; each node up or down, with its count, from the latest sweep.
     async fn health(&self, cluster: &Arc<Cluster>) -> Response {
+        http::json(StatusCode::OK, &self.health_json(cluster).await)
+    }
+
+    /// `/health`'s answer, as JSON (the pools' `/health` gathers one per pool).
+    pub(crate) async fn health_json(&self, cluster: &Arc<Cluster>) -> Value {
         let sweep = self.snapshots.fresh(self, cluster).await;
         let nodes: Vec<Value> = sweep
             .views
@@ -211,12 +280,9 @@ impl Proxy {
             })
             .collect();
         let up = sweep.views.iter().filter(|v| v.up).count();
-        http::json(
-            StatusCode::OK,
-            &json!({"status": "ok", "mode": cluster.mode.name(), "nodes_up": up,
-                    "nodes_total": nodes.len(), "nodes": nodes,
-                    "snapshot_age_ms": sweep.at.elapsed().as_millis() as u64}),
-        )
+        json!({"status": "ok", "mode": cluster.mode.name(), "nodes_up": up,
+               "nodes_total": nodes.len(), "nodes": nodes,
+               "snapshot_age_ms": sweep.at.elapsed().as_millis() as u64})
     }
 
     fn config_yaml(&self, cluster: &Cluster) -> Response {
@@ -253,6 +319,7 @@ fn local(response: Response) -> Forwarded {
         response,
         nodes: Vec::new(),
         trail: Vec::new(),
+        note: String::new(),
     }
 }
 
@@ -303,45 +370,60 @@ impl Handler for Proxy {
             .route(req, peer)
             .await
             .unwrap_or_else(|e| local(error_response(e)));
+        self.finish(&method, &path, &key, started, out)
+    }
+
+    fn limits(&self) -> storage::server::Limits {
+        self.live.get().config.limits()
+    }
+}
+
+impl Proxy {
+    /// What every answer goes through: one log line, the metrics, and (for a request
+    /// placed on nodes) the page's list of recent requests.
+    pub(crate) fn finish(
+        &self,
+        method: &Method,
+        path: &str,
+        key: &str,
+        started: Instant,
+        out: Forwarded,
+    ) -> Response {
+        let watching = matches!(path, "/state" | "/state.json" | "/events");
         let status = out.response.status();
         let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let proxied = matches!(path.as_str(), "/put" | "/get" | "/delete" | "/clear");
+        let proxied = matches!(path, "/put" | "/get" | "/delete" | "/clear");
         let line = format_args!(
             "{method} {path} key={:?} -> {} via [{}] in {ms:.1} ms",
-            http::key_for_log(&key),
+            http::key_for_log(key),
             status.as_u16(),
             out.nodes.join(",")
         );
         // Pages poll every second: with thirty phones watching, their lines would bury
         // the requests and joins a teacher reads. They log at debug.
-        if watching || matches!(path.as_str(), "/state.js" | "/health" | "/metrics") {
+        if watching || matches!(path, "/state.js" | "/health" | "/metrics") {
             tracing::debug!("{line}");
         } else {
             tracing::info!("{line}");
         }
         // Known routes by name; anything else is one label, so a scan of random paths
         // cannot grow the metrics without bound.
-        let route = if ROUTES.contains(&path.as_str()) {
-            path.as_str()
+        let route = if ROUTES.contains(&path) {
+            path
         } else {
             "other"
         };
         let mode = self.live.get().mode.name();
         self.metrics.request(route, mode, &out.nodes, status);
         if proxied {
-            self.recent.record(
-                method.as_str(),
-                &key,
-                out.nodes,
-                out.trail,
-                status.as_u16(),
-                ms,
-            );
+            let way = crate::recent::Way {
+                nodes: out.nodes,
+                trail: out.trail,
+                note: out.note,
+            };
+            self.recent
+                .record(method.as_str(), key, way, status.as_u16(), ms);
         }
         out.response
-    }
-
-    fn limits(&self) -> storage::server::Limits {
-        self.live.get().config.limits()
     }
 }

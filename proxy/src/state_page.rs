@@ -63,6 +63,12 @@ pub struct Snapshot {
     /// The filter the cards' keys were narrowed by ("" for none): the script must not
     /// take keys it filtered out for keys that are gone.
     filter: String,
+    /// Quorums and healing in force, in words (`W=2 · R=2 of 3 copies · read repair`).
+    consistency: Option<String>,
+    /// What anti-entropy's last pass found, in words.
+    anti_entropy: Option<String>,
+    /// The teacher's chaos buttons can work: an `admin_token` is set.
+    chaos_enabled: bool,
 }
 
 /// The ring as the page draws it: positions are shares of the way round (0 to 1).
@@ -92,6 +98,10 @@ struct Card {
     keys: Vec<Pair>,
     foreign_html: Option<String>,
     error: Option<String>,
+    /// A fault the teacher made from the page (`/chaos`), in words.
+    fault: Option<String>,
+    /// The other pools this node is in too (several clusters on one proxy).
+    also_in: Vec<String>,
 }
 
 #[derive(Serialize, Clone)]
@@ -170,6 +180,11 @@ pub fn build(
     } else {
         format!("{total_keys} keys held in all")
     };
+    let also_in = proxy
+        .also_in
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let nodes = views
         .iter()
         .enumerate()
@@ -184,6 +199,8 @@ pub fn build(
             if !v.up {
                 c.down_note = Some(format!("{} DOWN — {meaning}", v.node.name));
             }
+            c.fault = proxy.upstream.chaos.of(&v.node.base).map(|f| f.describe());
+            c.also_in = also_in.get(&v.node.base).cloned().unwrap_or_default();
             c
         })
         .collect();
@@ -209,7 +226,95 @@ pub fn build(
         divergent: divergent.to_vec(),
         notice: proxy.recent.notice(),
         filter: filter.to_string(),
+        consistency: consistency_line(cluster),
+        anti_entropy: anti_entropy_line(proxy, cluster),
+        chaos_enabled: cluster.config.admin_token.is_some(),
     }
+}
+
+/// The consistency settings in force, in words, when any is set.
+fn consistency_line(cluster: &Cluster) -> Option<String> {
+    let c = &cluster.consistency;
+    let mut parts = Vec::new();
+    if let Some(w) = c.write_quorum {
+        parts.push(format!("W={} ({})", w.of(cluster.copies), w.label()));
+    }
+    if let Some(r) = c.read_quorum {
+        parts.push(format!("R={} ({})", r.of(cluster.copies), r.label()));
+    }
+    if parts.is_empty() && !(c.read_repair || c.hinted_handoff || c.anti_entropy) {
+        return None;
+    }
+    let mut line = format!("{} of {} copies", parts.join(" · "), cluster.copies);
+    if parts.is_empty() {
+        line = format!("{} copies", cluster.copies);
+    }
+    if let (Some(w), Some(r)) = (c.write_quorum, c.read_quorum) {
+        let (w, r) = (w.of(cluster.copies), r.of(cluster.copies));
+        line.push_str(&if w + r > cluster.copies {
+            format!(
+                " — W+R={} > {}: every read meets the newest write",
+                w + r,
+                cluster.copies
+            )
+        } else {
+            format!(
+                " — W+R={} ≤ {}: a read may miss the newest write",
+                w + r,
+                cluster.copies
+            )
+        });
+    }
+    for (on, what) in [
+        (c.read_repair, "read repair"),
+        (c.hinted_handoff, "hinted handoff"),
+    ] {
+        if on {
+            line.push_str(&format!(" · {what}"));
+        }
+    }
+    if c.anti_entropy {
+        line.push_str(&format!(" · anti-entropy every {} ms", c.anti_entropy_ms));
+    }
+    Some(line)
+}
+
+/// Anti-entropy's last pass, in words.
+fn anti_entropy_line(proxy: &Proxy, cluster: &Cluster) -> Option<String> {
+    if !cluster.consistency.anti_entropy {
+        return None;
+    }
+    let Some(pass) = proxy.anti_entropy.last() else {
+        return Some("anti-entropy: first pass soon".into());
+    };
+    let at = crate::forward::clock(pass.at_ms);
+    let list = |b: &[usize]| {
+        b.iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut line = if pass.differed.is_empty() {
+        format!(
+            "anti-entropy at {at}: {} of 64 buckets looked at, every copy agrees",
+            pass.examined.len()
+        )
+    } else {
+        format!(
+            "anti-entropy at {at}: buckets {} differed → {} cop{} healed on {}",
+            list(&pass.differed),
+            pass.repaired,
+            if pass.repaired == 1 { "y" } else { "ies" },
+            pass.healed_nodes.join(", ")
+        )
+    };
+    if !pass.unreachable.is_empty() {
+        line.push_str(&format!(
+            " ({} did not answer)",
+            pass.unreachable.join(", ")
+        ));
+    }
+    Some(line)
 }
 
 /// The cluster's ring with the keys `views` show.
@@ -282,6 +387,8 @@ fn card(i: usize, v: &NodeView, total: usize, recent_keys: &[String], filter: &s
         },
         complete_pct: None,
         down_note: None,
+        fault: None,
+        also_in: Vec::new(),
         colour: COLOURS[i % COLOURS.len()],
         keys,
         foreign_html: v.foreign_html.clone(),

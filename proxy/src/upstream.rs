@@ -34,6 +34,10 @@ use crate::cluster::NodeAddr;
 use crate::health::{Health, Marked};
 use crate::hops::ProxyId;
 use storage::tls;
+use storage::version::Version;
+
+/// The header that carries a write's version to a node, and a copy's version back.
+pub const VERSION_HEADER: &str = "x-kv-version";
 
 /// The largest answer read from a node (a `/dump` of a big node is the largest).
 const MAX_ANSWER_BYTES: usize = 64 << 20;
@@ -55,6 +59,10 @@ pub struct Upstream {
     pub health: Arc<Health>,
     /// Seconds per answer, by node, for `/metrics`.
     pub latency: crate::metrics::Latency,
+    /// Stamps every write with a version ([`crate::clock`]).
+    pub clock: Arc<crate::clock::Clock>,
+    /// Faults the teacher made from the page ([`crate::chaos`]), by URL.
+    pub chaos: Arc<crate::chaos::Chaos>,
     /// Requests a node was skipped for, marked down, for `/metrics`.
     pub skipped: prometheus_client::metrics::family::Family<
         crate::metrics::NodeLabels,
@@ -72,6 +80,9 @@ pub struct Answer {
     pub latency: Duration,
     /// ngrok's error code, when ngrok answered instead of the node (its warning page).
     pub ngrok_error: Option<String>,
+    /// The version of the copy the node holds (`X-Kv-Version`): on a 200, the value's; on
+    /// a 404, a tombstone's. `None` from a node that keeps no versions.
+    pub version: Option<Version>,
 }
 
 /// Why a node gave no answer.
@@ -136,6 +147,8 @@ pub struct NodeRequest {
     pub via: Option<HeaderValue>,
     /// The key it is about, decoded, so an error can name it.
     pub key: Option<String>,
+    /// The write's version, sent as `X-Kv-Version` ([`crate::clock`]).
+    pub version: Option<Version>,
 }
 
 impl NodeRequest {
@@ -147,6 +160,7 @@ impl NodeRequest {
             content_type: None,
             via: None,
             key: None,
+            version: None,
         }
     }
 }
@@ -175,14 +189,17 @@ impl Upstream {
                 .pool_max_idle_per_host(64);
             b
         };
+        let id = ProxyId::new();
         Upstream {
+            clock: Arc::new(crate::clock::Clock::new(id.as_str())),
             open: builder().build(tls::connector()),
             guarded: builder().build(tls::wrap(HttpConnector::new_with_resolver(resolver))),
-            id: ProxyId::new(),
+            id,
             rules,
             lookup,
             health: Arc::default(),
             latency: crate::metrics::latency_family(),
+            chaos: Arc::default(),
             skipped: Default::default(),
         }
     }
@@ -211,6 +228,23 @@ impl Upstream {
             url: node.url.clone(),
             failure,
         };
+        match self.chaos.of(&node.base) {
+            Some(crate::chaos::Fault::Partition) => {
+                return Err(fail(Failure::Down(format!(
+                    "cut off: {}",
+                    crate::chaos::Fault::Partition.describe()
+                ))))
+            }
+            Some(crate::chaos::Fault::Slow { ms }) => {
+                let slowed = tokio::time::sleep(Duration::from_millis(ms));
+                if tokio::time::timeout_at(deadline, slowed).await.is_err() {
+                    self.health.timed_out(&node.base);
+                    self.probe(node, timeout);
+                    return Err(fail(Failure::Timeout(timeout)));
+                }
+            }
+            None => {}
+        }
         let mut retried = false;
         loop {
             match tokio::time::timeout_at(deadline, self.once(node, req)).await {
@@ -240,6 +274,10 @@ impl Upstream {
                         ngrok_error: headers
                             .get("ngrok-error-code")
                             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                        version: headers
+                            .get(VERSION_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse().ok()),
                         body,
                         latency: started.elapsed(),
                     });
@@ -291,6 +329,9 @@ impl Upstream {
             .header(USER_AGENT, concat!("kv-proxy/", env!("CARGO_PKG_VERSION")));
         if let Some(ct) = &req.content_type {
             builder = builder.header(CONTENT_TYPE, ct.clone());
+        }
+        if let Some(version) = &req.version {
+            builder = builder.header(VERSION_HEADER, version.to_string());
         }
         let request = builder
             .body(Full::new(req.body.clone()))

@@ -81,6 +81,13 @@
         c.up ? document.createTextNode(" " + c.latency_ms + " ms") : null,
       ]),
       ...[
+        c.also_in && c.also_in.length ? el("div", { class: "also", text: "also in pool " + c.also_in.join(", ") }) : null,
+        c.fault ? el("div", {}, [el("span", { class: "badge fault", text: c.fault })]) : null,
+        teacher() ? el("div", { class: "teach" }, [
+          chaosButton("partition", c.name, { node: c.name, fault: "partition" }),
+          chaosButton("slow 300 ms", c.name, { node: c.name, fault: "slow", ms: 300 }),
+          chaosButton("heal", c.name, null),
+        ]) : null,
         c.down_note ? el("div", { class: "err", text: c.down_note }) : null,
         c.count !== null ? el("div", { class: "count", text: c.count + " keys" }) : null,
         c.error ? el("div", { class: "err", text: c.error }) : null,
@@ -151,8 +158,50 @@
       i > 0 ? document.createTextNode(" → ") : null,
       named(t.node, t.node),
       el("span", { class: t.ok ? "" : "step-fail", text: (t.ok ? " " : " ✗ ") + t.outcome }),
-    ].filter(Boolean));
+    ].filter(Boolean)).concat(r.note ? [el("span", { class: "note", text: " · " + r.note })] : []);
   }
+
+  // The teacher's chaos buttons. The token is typed once and kept in this tab's
+  // sessionStorage (gone when the tab closes), sent in a header, never in a URL.
+  const TOKEN = "kv-admin-token";
+  function teacher() {
+    try { return last.chaos_enabled && !!sessionStorage.getItem(TOKEN); } catch (e) { return false; }
+  }
+  async function chaos(method, body, node) {
+    const msg = $("teacher-msg");
+    try {
+      const url = "chaos" + (method === "DELETE" && node ? "?node=" + encodeURIComponent(node) : "");
+      const r = await fetch(url, {
+        method,
+        headers: { "Content-Type": "application/json", "Authorization": "Bearer " + sessionStorage.getItem(TOKEN), "ngrok-skip-browser-warning": "1" },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const e = await r.json();
+      msg.textContent = r.ok ? e.message : "refused (" + r.status + "): " + e.error;
+      if (r.status === 401) { sessionStorage.removeItem(TOKEN); drawTeacher(); }
+    } catch (err) {
+      msg.textContent = "cannot reach the proxy";
+    }
+  }
+  function chaosButton(label, node, body) {
+    const b = el("button", { type: "button", class: "chaos", "data-node": node, text: label });
+    b.addEventListener("click", () => chaos(body ? "POST" : "DELETE", body, node));
+    return b;
+  }
+  function drawTeacher() {
+    $("teacher-form").hidden = !last.chaos_enabled;
+    $("heal-all").hidden = !teacher();
+    $("teacher-token").placeholder = teacher() ? "token in use in this tab" : "admin_token, kept in this tab only";
+  }
+  $("teacher-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const t = $("teacher-token").value.trim();
+    if (t) sessionStorage.setItem(TOKEN, t);
+    $("teacher-token").value = "";
+    drawTeacher();
+    draw(last);
+  });
+  $("heal-all").addEventListener("click", () => chaos("DELETE", null, null));
 
   // The ring (consistent-hashing mode): tokens as ticks round the circle, keys as dots
   // inside, both in their node's colour, clockwise from the top; the explained key and
@@ -215,6 +264,12 @@
     $("notice").hidden = !s.notice;
     $("down-warning").textContent = s.down_warning || "";
     $("down-warning").hidden = !s.down_warning;
+    for (const id of ["consistency", "anti-entropy"]) {
+      const text = s[id.replace("-", "_")];
+      $(id).textContent = text || "";
+      $(id).hidden = !text;
+    }
+    drawTeacher();
     $("n").textContent = s.n;
     $("total").textContent = s.headline;
     $("timeout").textContent = s.timeout_ms;
@@ -227,7 +282,7 @@
     syncRows($("recent"), s.recent.map((r) => [
       { text: r.method },
       { text: r.key },
-      { text: JSON.stringify(r.trail), parts: way(r) },
+      { text: JSON.stringify(r.trail) + (r.note || ""), parts: way(r) },
       { text: String(r.status), cls: statusClass(r.status) },
       { text: r.ms.toFixed(1) },
     ]));

@@ -223,3 +223,44 @@ fn placement_parameters_are_checked() {
     let ok = format!("mode: consistent-hashing\n{nodes}replicas: 2\nvnodes: 50\n");
     assert!(proxy::config::Config::parse(&ok).is_ok());
 }
+
+/// Quorums that can never be met, hints with nowhere to go and an anti-entropy pace out
+/// of range are each one sentence; a quorum by name or number is fine.
+#[test]
+fn consistency_settings_are_checked() {
+    let nodes = "nodes:\n  - name: a\n    url: http://x:1\n  - name: b\n    url: http://x:2\n";
+    for (text, word) in [
+        (
+            format!("mode: replication\n{nodes}write_quorum: 3\n"),
+            "more than the 2 copies",
+        ),
+        (
+            format!("mode: sharding\n{nodes}replicas: 1\nread_quorum: 2\n"),
+            "more than the 1 copies",
+        ),
+        (
+            format!("mode: replication\n{nodes}read_quorum: 0\n"),
+            "give 1 or more",
+        ),
+        (
+            format!("mode: replication\n{nodes}write_quorum: most\n"),
+            "write_quorum: \"most\" is not a quorum",
+        ),
+        (
+            format!("mode: replication\n{nodes}hinted_handoff: true\n"),
+            "no next node",
+        ),
+        (
+            format!("mode: replication\n{nodes}anti_entropy: true\nanti_entropy_ms: 5\n"),
+            "between 100",
+        ),
+    ] {
+        let err = proxy::config::Config::parse(&text).unwrap_err();
+        assert!(err.contains(word), "{text:?} said {err:?}");
+    }
+    let ok = format!(
+        "mode: rendezvous\n{nodes}replicas: 2\nwrite_quorum: majority\nread_quorum: one\n\
+         read_repair: true\nhinted_handoff: true\nanti_entropy: true\n"
+    );
+    assert!(proxy::config::Config::parse(&ok).is_ok());
+}

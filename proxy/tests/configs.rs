@@ -78,3 +78,65 @@ fn placement_configs_load() {
         ("sharding", Some(2))
     );
 }
+
+/// `quorum.yml` and `handoff.yml`: the consistency lab's settings, on the same nodes.
+#[test]
+fn the_consistency_configs_set_what_their_comments_say() {
+    use proxy::consistency::Quorum;
+    let q = load("quorum.yml").consistency();
+    assert_eq!(
+        (q.write_quorum, q.read_quorum),
+        (Some(Quorum::Count(2)), Some(Quorum::Count(2)))
+    );
+    assert!(q.read_repair && !q.hinted_handoff);
+    let h = load("handoff.yml");
+    assert_eq!(
+        (h.mode.as_str(), h.replicas),
+        ("consistent-hashing", Some(2))
+    );
+    assert!(h.consistency().hinted_handoff && h.consistency().anti_entropy);
+    assert_eq!(h.nodes, load("localhost.yml").nodes);
+}
+
+/// `pools.yml`: a sharding pool and a mirrored replication pool, as its comment says.
+#[test]
+fn pools_is_sharding_beside_mirrored_replication() {
+    let specs = proxy::pool_config::specs(&load("pools.yml"));
+    let shape: Vec<(&str, &str, bool, usize)> = specs
+        .iter()
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.config.mode.as_str(),
+                p.mirror,
+                p.config.nodes.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("sharded", "sharding", false, 3),
+            ("replicated", "replication", true, 3)
+        ]
+    );
+    let urls = |i: usize| -> Vec<String> {
+        specs[i]
+            .config
+            .nodes
+            .iter()
+            .map(|n| n.url.clone())
+            .collect()
+    };
+    let local: Vec<String> = load("localhost.yml")
+        .nodes
+        .into_iter()
+        .map(|n| n.url)
+        .collect();
+    assert_eq!(
+        urls(0),
+        local,
+        "the sharded pool is the lesson's three nodes"
+    );
+    assert!(urls(1).iter().all(|u| u.contains(":501")), "{:?}", urls(1));
+}

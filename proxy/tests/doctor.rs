@@ -270,7 +270,8 @@ impl Handler for Forgetful {
 
 async fn start_forgetful() -> Node {
     let handler = Arc::new(Forgetful {
-        inner: storage::routes::Node::new(&storage::Settings::named("forgetful")),
+        inner: storage::routes::Node::open(&storage::Settings::named("forgetful"))
+            .expect("no data file to open"),
         seen: Mutex::new(HashSet::new()),
     });
     start_server(move |listener, stop| storage::server::run(listener, handler, stop)).await

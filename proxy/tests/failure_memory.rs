@@ -143,9 +143,10 @@ async fn sharding_still_asks_a_marked_node() {
 async fn start_moody() -> (common::Node, Arc<AtomicBool>) {
     let stalled = Arc::new(AtomicBool::new(true));
     let flag = stalled.clone();
-    let inner = Arc::new(storage::routes::Node::new(&storage::Settings::named(
-        "moody",
-    )));
+    let inner = Arc::new(
+        storage::routes::Node::open(&storage::Settings::named("moody"))
+            .expect("no data file to open"),
+    );
     let node = start_server(move |listener, stop| {
         let moody = Arc::new(Moody {
             inner,

@@ -1,29 +1,51 @@
-//! One stored pair, key and value in a single allocation: `[key length][key][value]`.
+//! One stored copy in a single allocation: `[key length][version length][key][version][value]`.
 //!
 //! A million small pairs is where memory goes: two separate boxes (`Box<str>` key,
 //! `Box<str>` value) cost two allocations and a 32-byte map slot each; one box with the
-//! key's length in front costs one allocation and a 16-byte slot. The map is a
-//! `HashSet<Entry>` that hashes and compares only the key part, and finds an entry by
-//! its key bytes through `Borrow<[u8]>`.
+//! lengths in front costs one allocation and a 16-byte slot. An unversioned copy pays one
+//! byte more than a bare pair (the version length, 0); a versioned one also carries its
+//! version's text (at most 64 bytes). An empty value is a **tombstone**: a live value is
+//! never empty JSON text, so no flag byte is needed for it.
+//!
+//! The map is a `HashSet<Entry>` that hashes and compares only the key part, and finds
+//! an entry by its key bytes through `Borrow<[u8]>`.
 
 use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 
-/// A key and its value (JSON text), both UTF-8, packed together.
+use crate::buckets;
+
+/// A key, its version (if any) and its value (JSON text, or nothing for a tombstone).
 pub struct Entry(Box<[u8]>);
 
-/// The key's length is stored in this many bytes; keys are at most 1 KiB.
-const LEN: usize = 2;
+/// The key's length (2 bytes, keys are at most 1 KiB) and the version's (1 byte).
+const HEAD: usize = 3;
 
 impl Entry {
-    /// Packs `key` and `value`. Keys longer than `u16::MAX` bytes are refused long before
-    /// they get here (the HTTP layer allows 1 KiB), so the length always fits.
+    /// An unversioned live copy, as a write without `X-Kv-Version` stores it.
     pub fn new(key: &str, value: &str) -> Entry {
-        let len = u16::try_from(key.len()).unwrap_or(u16::MAX);
-        let key = &key.as_bytes()[..len as usize];
-        let mut bytes = Vec::with_capacity(LEN + key.len() + value.len());
-        bytes.extend_from_slice(&len.to_le_bytes());
+        Entry::versioned(key, None, value)
+    }
+
+    /// A tombstone: the key was deleted by the write `version`.
+    pub fn tombstone(key: &str, version: &str) -> Entry {
+        Entry::versioned(key, Some(version), "")
+    }
+
+    /// Packs the three parts. Keys longer than `u16::MAX` bytes are refused long before
+    /// they get here (the HTTP layer allows 1 KiB) and version texts are at most 64
+    /// bytes, so the lengths always fit.
+    pub fn versioned(key: &str, version: Option<&str>, value: &str) -> Entry {
+        let key_len = u16::try_from(key.len()).unwrap_or(u16::MAX);
+        let key = &key.as_bytes()[..key_len as usize];
+        let version = version.unwrap_or("").as_bytes();
+        let version_len = u8::try_from(version.len()).unwrap_or(u8::MAX);
+        let version = &version[..version_len as usize];
+        let mut bytes = Vec::with_capacity(HEAD + key.len() + version.len() + value.len());
+        bytes.extend_from_slice(&key_len.to_le_bytes());
+        bytes.push(version_len);
         bytes.extend_from_slice(key);
+        bytes.extend_from_slice(version);
         bytes.extend_from_slice(value.as_bytes());
         Entry(bytes.into_boxed_slice())
     }
@@ -32,23 +54,47 @@ impl Entry {
         u16::from_le_bytes([self.0[0], self.0[1]]) as usize
     }
 
-    pub fn key_bytes(&self) -> &[u8] {
-        &self.0[LEN..LEN + self.key_len()]
+    fn version_end(&self) -> usize {
+        HEAD + self.key_len() + self.0[2] as usize
     }
 
-    /// The key; both parts were `str` when packed, so this never falls back.
+    pub fn key_bytes(&self) -> &[u8] {
+        &self.0[HEAD..HEAD + self.key_len()]
+    }
+
+    /// The key; every part was `str` when packed, so this never falls back.
     pub fn key(&self) -> &str {
         std::str::from_utf8(self.key_bytes()).unwrap_or_default()
     }
 
-    /// The bytes of key and value, as the node's byte budget counts them.
-    pub fn weight(&self) -> usize {
-        self.0.len() - LEN
+    /// The version's text, `None` for an unversioned copy.
+    pub fn version(&self) -> Option<&str> {
+        let text = &self.0[HEAD + self.key_len()..self.version_end()];
+        (!text.is_empty()).then(|| std::str::from_utf8(text).unwrap_or_default())
     }
 
-    /// The value's JSON text.
+    /// The value's JSON text; empty for a tombstone.
     pub fn value(&self) -> &str {
-        std::str::from_utf8(&self.0[LEN + self.key_len()..]).unwrap_or_default()
+        std::str::from_utf8(&self.0[self.version_end()..]).unwrap_or_default()
+    }
+
+    pub fn is_tombstone(&self) -> bool {
+        self.version_end() == self.0.len()
+    }
+
+    /// The bytes of key, version and value, as the node's byte budget counts them.
+    pub fn weight(&self) -> usize {
+        self.0.len() - HEAD
+    }
+
+    /// This copy's share of its bucket's digest ([`buckets::copy_hash`]).
+    pub fn digest(&self) -> u64 {
+        buckets::copy_hash(
+            self.key(),
+            self.version(),
+            self.is_tombstone(),
+            self.value(),
+        )
     }
 }
 
@@ -84,11 +130,31 @@ mod tests {
         let e = Entry::new("ключ", r#"{"a": [1, 2]}"#);
         assert_eq!(e.key(), "ключ");
         assert_eq!(e.value(), r#"{"a": [1, 2]}"#);
+        assert_eq!((e.version(), e.is_tombstone()), (None, false));
+        assert_eq!(
+            e.weight(),
+            "ключ".len() + 13,
+            "unversioned: key and value only"
+        );
         let mut set = HashSet::new();
         set.insert(e);
         set.replace(Entry::new("ключ", "2"));
         assert_eq!(set.len(), 1);
         assert_eq!(set.get("ключ".as_bytes()).map(Entry::value), Some("2"));
         assert!(!set.contains("k".as_bytes()));
+    }
+
+    #[test]
+    fn carries_a_version_or_a_tombstone() {
+        let e = Entry::versioned("k", Some("1.2.p"), "[1]");
+        assert_eq!(
+            (e.key(), e.version(), e.value()),
+            ("k", Some("1.2.p"), "[1]")
+        );
+        assert!(!e.is_tombstone());
+        let t = Entry::tombstone("k", "3.0.p");
+        assert_eq!((t.key(), t.version(), t.value()), ("k", Some("3.0.p"), ""));
+        assert!(t.is_tombstone());
+        assert_eq!(t.weight(), 6);
     }
 }

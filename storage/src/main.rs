@@ -1,4 +1,5 @@
-//! `storage -n kv1 -p 5000`: parse the flags, listen, serve until Ctrl-C or SIGTERM.
+//! `storage -n kv1 -p 5000`: parse the flags, open the data file (`--data`), listen,
+//! serve until Ctrl-C or SIGTERM.
 
 use clap::Parser;
 use storage::join::Joining;
@@ -20,6 +21,15 @@ async fn main() {
             std::process::exit(2);
         }
     }
+    // Opened before listening: a data file that cannot be opened is a one-line exit,
+    // and a node never answers before its data is replayed.
+    let node = match storage::routes::Node::open(&settings) {
+        Ok(node) => node,
+        Err(why) => {
+            eprintln!("storage: {why}");
+            std::process::exit(2);
+        }
+    };
     let listener = match server::bind(&settings.host, settings.port).await {
         Ok(l) => l,
         Err(why) => {
@@ -67,6 +77,6 @@ async fn main() {
             j.leave().await;
         }
     };
-    storage::serve(listener, settings, stop).await;
+    storage::serve_node(listener, node, stop).await;
     tracing::info!("stopped");
 }

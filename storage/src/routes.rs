@@ -1,18 +1,34 @@
-//! The node's HTTP API, the classroom original's: one function per route, each turning a
-//! request into an answer over the [`Db`].
+//! The node's HTTP API, the classroom original's plus what the consistency lab needs:
+//! one function per route, each turning a request into an answer over the [`Db`].
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST`/`PUT /put?key=K`, body `{"value": V}` | 200 `{"message", "key", "node"}` |
-//! | `GET /get?key=K` | 200 `{"value": V, ...}` or 404 |
-//! | `DELETE`/`POST /delete?key=K` | 200 or 404 |
-//! | `GET /dump[?limit=N]` | every pair (or the first N by key), the node's name, the count |
-//! | `POST /clear` | removes every key |
-//! | `GET /health` | name and key count |
+//! | `POST`/`PUT /put?key=K`, body `{"value": V}` | 200 `{"message": "stored" \| "kept newer", "key", "node"}` |
+//! | `POST`/`PUT /put?key=K&hint=NODE` | 200 `{"message": "hint stored", "for", "key", "node"}`: held for NODE |
+//! | `GET /get?key=K` | 200 `{"value": V, "key", "node"}`; 404, with `"deleted": true` for a tombstone |
+//! | `DELETE`/`POST /delete?key=K` | 200 if a live value went, else 404 |
+//! | `DELETE`/`POST /delete?key=K&hint=NODE` | 200: a deletion held for NODE (needs a version) |
+//! | `GET /dump[?limit=N&preview=B&versions=1&bucket=I&buckets=64]` | live pairs (first N by key), name, count, digest |
+//! | `GET /digests` | the 64 bucket digests, live and tombstone counts |
+//! | `GET /hints[?limit=N]` | the hints held for other nodes |
+//! | `DELETE /hints?for=NODE&key=K[&version=V]` | gives one hint back: 200, or 404 |
+//! | `POST /clear` | removes every key, tombstone and hint |
+//! | `GET /health` | name, live keys, tombstones, hints, bytes |
 //! | `GET /state` | the HTML page (and `/state.js`, its script) |
+//!
+//! **Versions.** A write may carry `X-Kv-Version: ms.counter.writer` ([`Version`]). A
+//! versioned put or delete is applied only if it is newer than the copy held (live or
+//! tombstone), and the answer's `X-Kv-Version` is the version held afterwards: the
+//! writer's own when applied, the newer one when kept. A write without the header
+//! replaces whatever is held (a delete without it removes the key outright and leaves no
+//! tombstone: the proxy's `/rebalance` relies on that). `/get` answers the held version
+//! in the same header, for a tombstone's 404 too.
+//!
+//! **Hints** (`&hint=NODE`) are copies held for a node that could not take them, until
+//! the proxy hands them over ([`crate::hints`]); the listing routes are in [`crate::listing`].
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -20,11 +36,13 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use crate::db::{Db, PutError};
+use crate::db::{Db, Lookup, Outcome, WriteError};
+use crate::hints::valid_node_name;
 use crate::http::{self, HttpError, Response};
 use crate::server::{Handler, Limits};
 use crate::settings::Settings;
 use crate::state_page;
+use crate::version::{self, Version};
 
 /// How deeply a value may nest. serde_json checks depth only when it builds a tree, and
 /// a value is kept as text, so the node checks it itself: every reader of `/dump` (the
@@ -70,6 +88,8 @@ pub struct Node {
     /// New at every start, shown by `/health`: a proxy tells a restarted node (which lost
     /// the secret its join was given) from a stranger rejoining under its name.
     pub instance: String,
+    /// How long tombstones are kept (`--tombstone-grace-s`), for the pass in [`crate::grace`].
+    pub tombstone_grace: Duration,
 }
 
 /// The body a put must carry. Borrowing the value as raw JSON text keeps it byte for byte.
@@ -80,14 +100,22 @@ struct PutBody<'a> {
 }
 
 impl Node {
-    pub fn new(settings: &Settings) -> Node {
-        Node {
+    /// A node as `settings` describe it, its data replayed from `--data` when given.
+    /// Fails, with a sentence naming the file, only when that file cannot be opened.
+    pub fn open(settings: &Settings) -> Result<Node, String> {
+        let db = Db::open(
+            settings.max_keys,
+            settings.max_bytes,
+            settings.data.as_deref(),
+        )?;
+        Ok(Node {
             name: settings.name.clone(),
-            db: Db::new(settings.max_keys, settings.max_bytes),
+            db,
             max_value_bytes: settings.max_value_bytes,
             limits: settings.limits(),
             instance: instance_id(),
-        }
+            tombstone_grace: Duration::from_secs(settings.tombstone_grace_s),
+        })
     }
 
     async fn route(&self, req: Request<Incoming>) -> Result<Response, HttpError> {
@@ -96,9 +124,10 @@ impl Node {
         let method = req.method().clone();
         let allowed: &[Method] = match path.as_str() {
             "/put" => &[Method::POST, Method::PUT],
-            "/get" | "/dump" | "/health" | "/state" | "/state.js" | "/" => {
+            "/get" | "/dump" | "/digests" | "/health" | "/state" | "/state.js" | "/" => {
                 &[Method::GET, Method::HEAD]
             }
+            "/hints" => &[Method::GET, Method::HEAD, Method::DELETE],
             "/delete" => &[Method::DELETE, Method::POST],
             "/clear" => &[Method::POST, Method::DELETE],
             _ => return Err(http::no_route(&path)),
@@ -106,31 +135,25 @@ impl Node {
         if !allowed.contains(&method) {
             return Ok(http::wrong_method(&method, &path, allowed));
         }
+        let query = query.as_deref();
         match path.as_str() {
             "/put" => {
-                let key = http::query_key(query.as_deref())?;
+                let key = http::query_key(query)?;
+                let write = Write::of(&req, query)?;
                 let limit = self.max_value_bytes.saturating_add(1024);
                 let body = http::read_body(req, limit, self.limits.body_timeout).await?;
-                self.put(key, &body)
+                self.put(key, &body, write)
             }
-            "/get" => self.get(http::query_key(query.as_deref())?),
-            "/delete" => self.delete(http::query_key(query.as_deref())?),
-            "/dump" => {
-                let number = |name: &str| -> Result<Option<usize>, HttpError> {
-                    http::query_param(query.as_deref(), name)?
-                        .map(|l| l.parse::<usize>())
-                        .transpose()
-                        .map_err(|_| {
-                            HttpError::new(
-                                StatusCode::BAD_REQUEST,
-                                format!("{name} must be a whole number"),
-                            )
-                        })
-                };
-                let limit = number("limit")?.unwrap_or(usize::MAX);
-                Ok(self.dump(limit, number("preview")?))
+            "/get" => Ok(self.get(http::query_key(query)?)),
+            "/delete" => {
+                let key = http::query_key(query)?;
+                self.delete(key, Write::of(&req, query)?)
             }
-            "/clear" => Ok(self.clear()),
+            "/dump" => self.dump(query),
+            "/digests" => Ok(self.digests()),
+            "/hints" if method == Method::DELETE => self.remove_hint(query),
+            "/hints" => self.list_hints(query),
+            "/clear" => self.clear(),
             "/health" => Ok(self.health()),
             "/state" => Ok(http::html(state_page::render(&self.name, &self.db))),
             "/state.js" => Ok(state_page::script()),
@@ -138,7 +161,7 @@ impl Node {
         }
     }
 
-    fn put(&self, key: String, body: &[u8]) -> Result<Response, HttpError> {
+    fn put(&self, key: String, body: &[u8], write: Write) -> Result<Response, HttpError> {
         let value = parse_value(body).map_err(|why| {
             HttpError::new(
                 StatusCode::BAD_REQUEST,
@@ -157,58 +180,127 @@ impl Node {
             )
             .with("key", key.as_str()));
         }
-        match self.db.put(&key, value) {
-            Ok(_) => Ok(http::json(
-                StatusCode::OK,
-                &json!({"message": "stored", "key": key, "node": self.name}),
-            )),
-            Err(PutError::OverBudget { used, max_bytes }) => Err(HttpError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                format!(
-                    "node {} is full: it holds {used} bytes of keys and values, and this one \
-                     would pass its budget of {max_bytes} (--max-bytes); delete some or POST /clear",
-                    self.name
-                ),
-            )
-            .with("key", key)
-            .with("node", self.name.as_str())),
-            Err(PutError::Full { max_keys }) => Err(HttpError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                format!(
-                    "node {} is full: it holds {max_keys} keys, its limit (--max-keys); \
-                     delete some or POST /clear",
-                    self.name
-                ),
-            )
-            .with("key", key)
-            .with("node", self.name.as_str())),
+        let version = write.version.as_ref();
+        if let Some(node) = write.hint {
+            let done = self
+                .db
+                .put_hint(&node, &key, value, version)
+                .map_err(|e| self.refused(&key, e))?;
+            return Ok(self.hint_stored(node, key, false, &done));
         }
+        let done = self
+            .db
+            .put_versioned(&key, value, version)
+            .map_err(|e| self.refused(&key, e))?;
+        let message = if done.applied { "stored" } else { "kept newer" };
+        let res = http::json(
+            StatusCode::OK,
+            &json!({"message": message, "key": key, "node": self.name}),
+        );
+        Ok(with_version(res, done.version.as_deref()))
     }
 
-    fn get(&self, key: String) -> Result<Response, HttpError> {
-        match self.db.get(&key) {
-            Some(value) => {
+    /// The answer to a hint stored (or kept, when the hint held was newer).
+    fn hint_stored(&self, node: String, key: String, deleted: bool, done: &Outcome) -> Response {
+        let mut body =
+            json!({"message": "hint stored", "for": node, "key": key, "node": self.name});
+        if deleted {
+            body["deleted"] = json!(true);
+        }
+        if !done.applied {
+            body["kept_newer"] = json!(true);
+        }
+        with_version(http::json(StatusCode::OK, &body), done.version.as_deref())
+    }
+
+    /// Why a write was refused, for the person who sent it.
+    pub(crate) fn refused(&self, key: &str, why: WriteError) -> HttpError {
+        let message = match why {
+            WriteError::OverBudget { used, max_bytes } => format!(
+                "node {} is full: it holds {used} bytes of keys and values, and this one \
+                 would pass its budget of {max_bytes} (--max-bytes); delete some or POST /clear",
+                self.name
+            ),
+            WriteError::Full { max_keys } => format!(
+                "node {} is full: it holds {max_keys} keys, its limit (--max-keys); \
+                 delete some or POST /clear",
+                self.name
+            ),
+            WriteError::Disk { path, why } => {
+                format!(
+                    "node {} could not write its data file {path}: {why}",
+                    self.name
+                )
+            }
+        };
+        HttpError::new(StatusCode::INSUFFICIENT_STORAGE, message)
+            .with("key", key)
+            .with("node", self.name.as_str())
+    }
+
+    fn get(&self, key: String) -> Response {
+        match self.db.lookup(&key) {
+            Lookup::Live { value, version } => {
                 // The stored text goes back as it came; only the other fields are encoded.
                 let text = format!(
                     "{{\"value\":{value},\"key\":{},\"node\":{}}}",
                     json!(key),
                     json!(self.name)
                 );
-                Ok(http::json_text(StatusCode::OK, text))
+                with_version(http::json_text(StatusCode::OK, text), version.as_deref())
             }
-            None => Err(self.not_found(key)),
+            Lookup::Deleted { version } => self.deleted(key, version.as_deref()),
+            Lookup::Missing => self.not_found(key).into_response(),
         }
     }
 
-    fn delete(&self, key: String) -> Result<Response, HttpError> {
-        if self.db.delete(&key) {
-            Ok(http::json(
-                StatusCode::OK,
-                &json!({"message": "deleted", "key": key, "node": self.name}),
-            ))
-        } else {
-            Err(self.not_found(key))
+    fn delete(&self, key: String, write: Write) -> Result<Response, HttpError> {
+        if let Some(node) = write.hint {
+            let version = write.version.ok_or_else(|| {
+                HttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    "a deletion held as a hint needs its version: add the header \
+                     X-Kv-Version: 1765000000000.0.proxy-id",
+                )
+                .with("key", key.as_str())
+            })?;
+            let done = self
+                .db
+                .put_hint(&node, &key, "", Some(&version))
+                .map_err(|e| self.refused(&key, e))?;
+            return Ok(self.hint_stored(node, key, true, &done));
         }
+        let Some(version) = write.version else {
+            return match self.db.delete(&key).map_err(|e| self.refused(&key, e))? {
+                true => Ok(self.deleted_ok(key, None)),
+                false => Err(self.not_found(key)),
+            };
+        };
+        let done = self
+            .db
+            .delete_versioned(&key, &version)
+            .map_err(|e| self.refused(&key, e))?;
+        Ok(match (done.applied, done.was_live, done.live) {
+            (true, true, _) => self.deleted_ok(key, done.version.as_deref()),
+            // A newer value is held: the delete lost, and says so.
+            (false, _, true) => with_version(
+                http::json(
+                    StatusCode::OK,
+                    &json!({"message": "kept newer", "key": key, "node": self.name}),
+                ),
+                done.version.as_deref(),
+            ),
+            // No live value was there: 404, and a tombstone is held (this one or newer).
+            _ => self.deleted(key, done.version.as_deref()),
+        })
+    }
+
+    fn deleted_ok(&self, key: String, version: Option<&str>) -> Response {
+        let res = http::json(
+            StatusCode::OK,
+            &json!({"message": "deleted", "key": key, "node": self.name}),
+        );
+        with_version(res, version)
     }
 
     fn not_found(&self, key: String) -> HttpError {
@@ -217,64 +309,72 @@ impl Node {
             .with("node", self.name.as_str())
     }
 
-    /// Every pair (or the first `limit` by key), with the count of all of them and the
-    /// digest of the whole (a proxy re-reads everything only when that changed).
-    ///
-    /// With `preview`, a value whose JSON text is longer than that many bytes is sent as
-    /// a string of its first characters, and listed in `"cut"` with its full size: a page
-    /// showing 300 keys of a node holding 70 one-MB values reads kilobytes, not 70 MB.
-    fn dump(&self, limit: usize, preview: Option<usize>) -> Response {
-        let summary = self.db.first(limit);
-        let mut text = format!(
-            "{{\"node\":{},\"count\":{},\"digest\":\"{:016x}\",\"data\":{{",
-            json!(self.name),
-            summary.count,
-            summary.digest,
-        );
-        let mut cut = Vec::new();
-        for (i, (k, v)) in summary.pairs.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
-            let key = json!(k).to_string();
-            text.push_str(&key);
-            text.push(':');
-            match preview.filter(|p| v.len() > *p) {
-                Some(p) => {
-                    let mut end = p;
-                    while !v.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    text.push_str(&json!(&v[..end]).to_string());
-                    cut.push(format!("{key}:{}", v.len()));
-                }
-                None => text.push_str(v),
-            }
-        }
-        text.push('}');
-        if preview.is_some() {
-            text.push_str(&format!(",\"cut\":{{{}}}", cut.join(",")));
-        }
-        text.push('}');
-        http::json_text(StatusCode::OK, text)
+    /// The 404 of a key held as a tombstone: `"deleted": true` and the deletion's version.
+    fn deleted(&self, key: String, version: Option<&str>) -> Response {
+        let res = self.not_found(key).with("deleted", true).into_response();
+        with_version(res, version)
     }
 
-    fn clear(&self) -> Response {
-        let removed = self.db.clear();
-        http::json(
+    fn clear(&self) -> Result<Response, HttpError> {
+        let removed = self.db.clear().map_err(|e| self.refused("", e))?;
+        Ok(http::json(
             StatusCode::OK,
             &json!({"message": "cleared", "removed": removed, "node": self.name}),
-        )
+        ))
     }
 
     fn health(&self) -> Response {
-        let (bytes, max_bytes) = self.db.bytes();
+        let counts = self.db.counts();
+        let (_, max_bytes) = self.db.bytes();
         http::json(
             StatusCode::OK,
-            &json!({"status": "ok", "node": self.name, "keys": self.db.len(),
-                    "bytes": bytes, "max_bytes": max_bytes, "instance": self.instance}),
+            &json!({"status": "ok", "node": self.name, "keys": counts.live,
+                    "tombstones": counts.tombstones, "hints": counts.hints,
+                    "bytes": counts.bytes, "max_bytes": max_bytes, "instance": self.instance}),
         )
     }
+}
+
+/// What a write carries besides its key and body: its version, and the node it is held
+/// for when it is a hint.
+struct Write {
+    version: Option<Version>,
+    hint: Option<String>,
+}
+
+impl Write {
+    /// Reads `X-Kv-Version` and `&hint=`, before the body is read (which consumes the request).
+    fn of(req: &Request<Incoming>, query: Option<&str>) -> Result<Write, HttpError> {
+        let version = match req.headers().get(version::HEADER) {
+            None => None,
+            Some(raw) => {
+                let text = String::from_utf8_lossy(raw.as_bytes());
+                let parsed = text
+                    .parse::<Version>()
+                    .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+                Some(parsed)
+            }
+        };
+        let hint = match http::query_param(query, "hint")? {
+            Some(node) if !valid_node_name(&node) => {
+                return Err(HttpError::new(
+                    StatusCode::BAD_REQUEST,
+                    "hint must name the node the copy is held for: 1 to 64 characters, \
+                     no control characters",
+                ))
+            }
+            other => other,
+        };
+        Ok(Write { version, hint })
+    }
+}
+
+/// Adds `X-Kv-Version: version` to an answer (nothing for an unversioned copy).
+pub(crate) fn with_version(mut res: Response, version: Option<&str>) -> Response {
+    if let Some(v) = version.and_then(|v| hyper::header::HeaderValue::from_str(v).ok()) {
+        res.headers_mut().insert(version::HEADER, v);
+    }
+    res
 }
 
 /// A value no other start of any node is likely to have: the clock, the process id and

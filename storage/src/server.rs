@@ -93,7 +93,9 @@ pub fn secure(res: &mut Response) {
     let is_html = headers
         .get(CONTENT_TYPE)
         .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
-    if is_html {
+    // A page that set its own framing rule (a pool's page, framed by the proxy's own
+    // side-by-side page) keeps it; every other page may not be framed at all.
+    if is_html && !headers.contains_key("content-security-policy") {
         headers.insert(
             "content-security-policy",
             HeaderValue::from_static(

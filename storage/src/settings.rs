@@ -3,10 +3,14 @@
 
 use clap::Parser;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::db::{DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, DEFAULT_MAX_VALUE_BYTES};
 use crate::server::{self, Limits};
+
+/// How long tombstones are kept by default: one lesson, in seconds.
+pub const DEFAULT_TOMBSTONE_GRACE_S: u64 = 3600;
 
 /// An in-memory key-value node over HTTP, for teaching sharding and replication.
 #[derive(Parser, Debug, Clone)]
@@ -53,6 +57,19 @@ pub struct Settings {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_connections: usize,
 
+    /// Keep the data in this file (an append-only log, replayed at start), so a node
+    /// restarted after a crash comes back with its keys. Off by default: memory only.
+    /// Each write is handed to the OS before the answer (it survives `kill -9`) but not
+    /// fsynced (a power cut may lose the last writes).
+    #[arg(long, env = "KV_DATA", value_name = "FILE")]
+    pub data: Option<PathBuf>,
+
+    /// How long a deletion is remembered (a tombstone), in seconds, so an older write
+    /// arriving late cannot bring the key back. A replica down for longer than this may
+    /// bring a deleted key back.
+    #[arg(long, env = "KV_TOMBSTONE_GRACE_S", default_value_t = DEFAULT_TOMBSTONE_GRACE_S)]
+    pub tombstone_grace_s: u64,
+
     /// A teacher's proxy to join once listening, e.g. https://teacher.ngrok-free.app
     #[arg(long, env = "KV_JOIN", value_name = "PROXY_URL")]
     pub join: Option<String>,
@@ -86,6 +103,8 @@ impl Settings {
             body_timeout_ms: server::DEFAULT_BODY_TIMEOUT.as_millis() as u64,
             send_timeout_ms: server::DEFAULT_SEND_TIMEOUT.as_millis() as u64,
             max_connections: server::DEFAULT_MAX_CONNECTIONS,
+            data: None,
+            tombstone_grace_s: DEFAULT_TOMBSTONE_GRACE_S,
             join: None,
             advertise: None,
             join_token: None,

@@ -27,6 +27,10 @@ struct NodeState<'a> {
     budget_mib: String,
     rows: Vec<Row>,
     max_rows: usize,
+    /// Deletions remembered (tombstones) and copies held for other nodes (hints): shown
+    /// only when there are some, as "N tombstones, M hints held for others".
+    tombstones: usize,
+    hints: usize,
 }
 
 struct Row {
@@ -51,6 +55,7 @@ pub fn render(name: &str, db: &Db) -> String {
         })
         .collect();
     let (used, budget) = db.bytes();
+    let counts = db.counts();
     let mib = |b: usize| format!("{:.1}", b as f64 / (1024.0 * 1024.0));
     let page = NodeState {
         name,
@@ -59,6 +64,8 @@ pub fn render(name: &str, db: &Db) -> String {
         budget_mib: mib(budget),
         rows,
         max_rows: MAX_ROWS,
+        tombstones: counts.tombstones,
+        hints: counts.hints,
     };
     page.render()
         .unwrap_or_else(|e| format!("the page failed to render: {e}"))

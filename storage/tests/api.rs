@@ -258,8 +258,8 @@ async fn health_has_name_and_key_count() {
     assert_eq!(instance.as_str().map(str::len), Some(16), "a per-start id");
     assert_eq!(
         before,
-        json!({"status": "ok", "node": "kv5", "keys": 0, "bytes": 0,
-               "max_bytes": storage::db::DEFAULT_MAX_BYTES})
+        json!({"status": "ok", "node": "kv5", "keys": 0, "tombstones": 0, "hints": 0,
+               "bytes": 0, "max_bytes": storage::db::DEFAULT_MAX_BYTES})
     );
     put(node.addr, "a", "1").await;
     put(node.addr, "b", "2").await;

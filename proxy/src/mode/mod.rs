@@ -14,6 +14,7 @@ mod sharding;
 
 use std::sync::Arc;
 
+use crate::consistency::Consistency;
 use crate::placement::Placement;
 
 pub use sharding::{placement, sha256, sha256_hex};
@@ -55,16 +56,60 @@ pub enum Plan {
     All(Vec<usize>),
     /// Ask these nodes one by one, in this order; the first that has the key answers.
     FirstFound(Vec<usize>),
+    /// Dynamo's rules, when the config sets quorums or healing ([`quorum`]).
+    Quorum(Quorum),
+}
+
+/// A request under quorums: carried out by [`crate::quorum`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quorum {
+    pub op: Op,
+    /// The key's copies, most preferred first.
+    pub homes: Vec<usize>,
+    /// W for a write, R for a read: how many copies must answer.
+    pub need: usize,
+    /// A write answers only once every home answered (no W given: hints only); a read
+    /// asks every home at once (read repair must see them all to know which are stale).
+    pub all: bool,
+    /// The next nodes of the key's list, in order: with hinted handoff, a home that
+    /// fails is stood in for by the first spare left, which keeps the write as a hint.
+    pub spares: Vec<usize>,
+    /// Read repair: older or missing copies a read saw get the newest written back.
+    pub repair: bool,
 }
 
 impl Plan {
-    /// The nodes the plan names, in its order.
-    pub fn nodes(&self) -> &[usize] {
+    /// The nodes the plan names, in its order (for a quorum, its homes, then its spares).
+    pub fn nodes(&self) -> Vec<usize> {
         match self {
-            Plan::One(i) => std::slice::from_ref(i),
-            Plan::All(list) | Plan::FirstFound(list) => list,
+            Plan::One(i) => vec![*i],
+            Plan::All(list) | Plan::FirstFound(list) => list.clone(),
+            Plan::Quorum(q) => q.homes.iter().chain(&q.spares).copied().collect(),
         }
     }
+}
+
+/// Dynamo's policy: a write goes to every home at once and answers once W stored it
+/// (hints on spares count: a sloppy quorum); a read asks R homes at once (every home
+/// with read repair) and the newest copy wins. A quorum not given is one copy.
+pub fn quorum(op: Op, homes: Vec<usize>, spares: Vec<usize>, c: &Consistency) -> Plan {
+    let copies = homes.len();
+    let (given, all) = match op {
+        Op::Write => (c.write_quorum, c.write_quorum.is_none()),
+        Op::Read => (c.read_quorum, c.read_repair),
+    };
+    Plan::Quorum(Quorum {
+        op,
+        need: given.map_or(1, |q| q.of(copies)),
+        all,
+        spares: if op == Op::Write && c.hinted_handoff {
+            spares
+        } else {
+            Vec::new()
+        },
+        repair: op == Op::Read && c.read_repair,
+        homes,
+    })
 }
 
 /// A way of placing keys on nodes.

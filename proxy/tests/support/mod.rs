@@ -205,7 +205,8 @@ impl Handler for Spy {
 pub async fn start_spy(name: &str, delay: Duration) -> Spied {
     let log = Log::default();
     let spy = Arc::new(Spy {
-        inner: storage::routes::Node::new(&storage::Settings::named(name)),
+        inner: storage::routes::Node::open(&storage::Settings::named(name))
+            .expect("a node without a data file always opens"),
         log: log.clone(),
         delay,
     });
