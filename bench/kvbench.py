@@ -83,13 +83,35 @@ def get_lua(keys=1000):
     return path
 
 
-def wrk(port, lua, seconds=5, conns=64):
-    """(requests per second, p50 latency in microseconds)."""
+def put_lua(keys=1000, value='"v"'):
+    """A wrk script that POSTs /put for keys put-0 .. put-(keys-1) in turn."""
+    path = os.path.join(TMP, f"put-{keys}.lua")
+    body = '{"value":' + value + '}'
+    with open(path, "w") as f:
+        f.write(f'local i = 0\nrequest = function()\n  i = (i + 1) % {keys}\n'
+                f'  return wrk.format("POST", "/put?key=put-" .. i, nil, \'{body}\')\nend\n')
+    return path
+
+
+def wrk_run(port, lua, seconds=5, conns=64):
+    """wrk's figures: {"rps", "p50", "p99" (microseconds), "errors" (non-2xx answers,
+    timeouts and socket errors)}."""
     out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", lua,
                           f"http://127.0.0.1:{port}"], stdout=subprocess.PIPE, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    m = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
-    return rps, float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
+    unit = {"us": 1, "ms": 1e3, "s": 1e6}
+    lat = {q: float(m.group(1)) * unit[m.group(2)]
+           for q, m in ((q, re.search(rf"{q}%\s+([\d.]+)(us|ms|s)", out)) for q in ("50", "99"))}
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", out))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors += sum(int(n) for n in m.groups()) if m else 0
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": lat["50"], "p99": lat["99"], "errors": errors}
+
+
+def wrk(port, lua, seconds=5, conns=64):
+    """(requests per second, p50 latency in microseconds)."""
+    r = wrk_run(port, lua, seconds, conns)
+    return r["rps"], r["p50"]
 
 
 def pipelined(port, requests, batch=2000):
@@ -120,3 +142,9 @@ def puts(port, keys, value=b'"v"'):
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2]
+
+
+def percentile(xs, q):
+    """The q-th percentile (0..100) of xs, nearest rank."""
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, int(round(q / 100 * len(xs))) - 1))]

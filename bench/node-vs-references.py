@@ -10,7 +10,8 @@
    redis-server; resident memory (RSS) of each after loading. Goal: ratio <= 0.75.
 
 Run from the project's root: `python3 bench/node-vs-references.py` (needs wrk, nginx,
-redis-server: `apt-get install wrk nginx redis-server`). Figures vary from machine to
+redis-server: `apt-get install wrk nginx redis-server`); `... node-vs-references.py memory`
+runs figure 2 alone. Figures vary from machine to
 machine; the ratios, measured side by side, are what to compare. Prints the figures last."""
 import json, os, signal, subprocess, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -19,13 +20,55 @@ from kvbench import *
 VALUE = "v" * 98  # a 100-byte JSON string value: "vvv...v"
 
 
+def memory(storage, env, body):
+    """2. Memory for 1,000,000 keys of 16 bytes with 100-byte values, against redis:
+    (the line to print, node RSS / redis RSS)."""
+    mport = free_port()
+    node = spawn([storage, "-n", "mem", "-p", str(mport), "--host", "127.0.0.1"], env=env)
+    wait_port(mport)
+    empty_node = rss_kib(node.pid)
+    reqs = []
+    for i in range(1_000_000):
+        key = b"key-%012d" % i  # 16 bytes
+        reqs.append(b"POST /put?key=%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (key, len(body), body))
+    loaded = pipelined(mport, reqs)
+    reqs = None
+    time.sleep(0.5)
+    node_kib = rss_kib(node.pid)
+    rport = free_port()
+    redis = spawn(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+    wait_port(rport)
+    empty_redis = rss_kib(redis.pid)
+    cmds = bytearray()
+    value = VALUE.encode()
+    for i in range(1_000_000):
+        key = b"key-%012d" % i
+        cmds += b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$%d\r\n%s\r\n" % (key, len(value) + 2, b'"' + value + b'"')
+    subprocess.run(["redis-cli", "-p", str(rport), "--pipe"], input=bytes(cmds), stdout=subprocess.DEVNULL, check=True)
+    time.sleep(0.5)
+    redis_kib = rss_kib(redis.pid)
+
+    for p in (node, redis):
+        stop(p)
+    per_pair = lambda kib, empty: (kib - empty) * 1024 / 1_000_000
+    line = (f"1,000,000 keys (16 B keys, 100 B values): node RSS {node_kib / 1024:,.0f} MiB (empty {empty_node / 1024:.0f}; "
+            f"{per_pair(node_kib, empty_node):.0f} B a pair), redis-server RSS {redis_kib / 1024:,.0f} MiB "
+            f"(empty {empty_redis / 1024:.0f}; {per_pair(redis_kib, empty_redis):.0f} B a pair); {loaded:,} puts answered")
+    return line, node_kib / redis_kib
+
+
 def main():
     need("wrk", "nginx", "redis-server")
     storage, _ = binaries()
     env = dict(os.environ, RUST_LOG="warn")
+    body = json.dumps({"value": VALUE}).encode()
+    if sys.argv[1:] == ["memory"]:
+        line, ratio = memory(storage, env, body)
+        print(line)
+        print(f"ratios: memory node/redis = {ratio:.2f} (goal <= 0.75)")
+        return
 
     # 1. GET throughput against nginx, without and with per-request logs.
-    body = json.dumps({"value": VALUE}).encode()
     answer = json.dumps({"value": VALUE, "key": "key-999", "node": "kv1"})
     lua = get_lua(1000)
 
@@ -57,38 +100,12 @@ http {{ access_log {access_log}; server {{ listen 127.0.0.1:{nport};
     node_rps, nginx_rps = node_and_nginx("warn", "off")
     node_log_rps, nginx_log_rps = node_and_nginx("info", "/dev/null")
 
-    # 2. Memory for 1,000,000 keys of 16 bytes with 100-byte values, against redis.
-    mport = free_port()
-    node = spawn([storage, "-n", "mem", "-p", str(mport), "--host", "127.0.0.1"], env=env)
-    wait_port(mport)
-    empty_node = rss_kib(node.pid)
-    reqs = []
-    for i in range(1_000_000):
-        key = b"key-%012d" % i  # 16 bytes
-        reqs.append(b"POST /put?key=%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (key, len(body), body))
-    loaded = pipelined(mport, reqs)
-    reqs = None
-    time.sleep(0.5)
-    node_kib = rss_kib(node.pid)
-    rport = free_port()
-    redis = spawn(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-    wait_port(rport)
-    empty_redis = rss_kib(redis.pid)
-    cmds = bytearray()
-    value = VALUE.encode()
-    for i in range(1_000_000):
-        key = b"key-%012d" % i
-        cmds += b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$%d\r\n%s\r\n" % (key, len(value) + 2, b'"' + value + b'"')
-    subprocess.run(["redis-cli", "-p", str(rport), "--pipe"], input=bytes(cmds), stdout=subprocess.DEVNULL, check=True)
-    time.sleep(0.5)
-    redis_kib = rss_kib(redis.pid)
-
+    mem_line, mem_ratio = memory(storage, env, body)
     print(f"GET /get, wrk -t1 -c64 5 s, best of 3: node {node_rps:,.0f} req/s, nginx fixed body {nginx_rps:,.0f} req/s")
     print(f"  with a log line per request: node {node_log_rps:,.0f} req/s, nginx with its access log {nginx_log_rps:,.0f} req/s")
-    print(f"1,000,000 keys (16 B keys, 100 B values): node RSS {node_kib / 1024:,.0f} MiB (empty {empty_node / 1024:.0f}), "
-          f"redis-server RSS {redis_kib / 1024:,.0f} MiB (empty {empty_redis / 1024:.0f}); {loaded:,} puts answered")
+    print(mem_line)
     print(f"ratios: GET node/nginx = {node_rps / nginx_rps:.2f} (goal >= 1.0 with logs), with logs {node_log_rps / nginx_log_rps:.2f}; "
-          f"memory node/redis = {node_kib / redis_kib:.2f} (goal <= 0.75)")
+          f"memory node/redis = {mem_ratio:.2f} (goal <= 0.75)")
 
 
 try:

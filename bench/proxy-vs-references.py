@@ -13,10 +13,16 @@ alternated, medians of three rounds:
    GET throughput with them against without (goal >= 0.9).
 4. A closed laptop: replication whose first node is a black hole (timeout 1 s); p50 of
    the reads after the first (goal <= 5 ms).
+5. Big nodes watched: 30 nodes x 20,000 keys (600,000 put through the proxy); 30 viewers
+   poll /state.json once a second. p95 of those polls, idle and while wrk puts through
+   the proxy (goal <= 100 ms: a put marks the snapshot stale, so a poll then waits for a
+   fresh sweep); put throughput and p99 with the viewers against without (goal: puts
+   unaffected, ratio >= 0.9, no errors).
 
-Run from the project's root: `python3 bench/proxy-vs-references.py` (needs wrk and nginx).
-Prints the figures, then the ratios, last."""
-import os, socket, statistics, threading, time, http.client, sys
+Run from the project's root: `python3 bench/proxy-vs-references.py` (needs wrk and nginx);
+`python3 bench/proxy-vs-references.py big` runs figure 5 alone. Prints the figures, then
+the ratios, last."""
+import json, os, socket, statistics, threading, time, http.client, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kvbench import *
 
@@ -66,11 +72,108 @@ http {{ access_log /dev/null;
     return p, port
 
 
+def viewer(port, stop_ev, offset, times=None, student=0):
+    """Polls /state.json once a second, as the page does, until stop_ev; appends each
+    poll's (start, seconds) to `times` when given. Each viewer is a student of its own
+    (`X-Forwarded-For: 10.1.0.N`, which the proxy trusts from loopback, as it does from
+    ngrok): the puts come from elsewhere (the teacher's loop), as in class."""
+    time.sleep(offset)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    me = {"X-Forwarded-For": f"10.1.{student // 250}.{student % 250 + 1}"}
+    while not stop_ev.is_set():
+        t0 = time.time()
+        try:
+            c.request("GET", "/state.json", headers=me); c.getresponse().read()
+            if times is not None:
+                times.append((t0, time.time() - t0))
+        except Exception:
+            if times is not None:
+                times.append((t0, 10.0))  # an error counts as the worst poll
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        stop_ev.wait(max(0.0, 1.0 - (time.time() - t0)))
+
+
+def start_viewers(port, n=30, times=None):
+    stop_ev = threading.Event()
+    threads = [threading.Thread(target=viewer, args=(port, stop_ev, i / n, times, i), daemon=True)
+               for i in range(n)]
+    for t in threads:
+        t.start()
+
+    def stop_all():
+        stop_ev.set()
+        for t in threads:
+            t.join(timeout=12)
+    return stop_all
+
+
+def big_nodes(storage, proxy, out):
+    """5. 30 nodes x 20,000 keys, 30 viewers: /state.json p95, and puts with and without them."""
+    nodes = start_nodes(storage, 30)
+    ports = [p for _, p in nodes]
+    pp, pport = start_proxy(proxy, config("sharding", ports))
+    keys = [f"key-{i}" for i in range(600_000)]
+    loaders = [threading.Thread(target=puts, args=(pport, keys[i::4])) for i in range(4)]
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    c = http.client.HTTPConnection("127.0.0.1", pport, timeout=30)
+    c.request("GET", "/state.json"); size = len(c.getresponse().read())
+    held = 0
+    for port in ports:
+        n = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        n.request("GET", "/dump?limit=0"); held += json.loads(n.getresponse().read())["count"]
+    lua = put_lua(1000, '"' + "v" * 98 + '"')
+    wrk_run(pport, lua, 2)  # warm up
+    alone, watched, idle_polls, busy_polls = [], [], [], []
+
+    def window(polls, t0, t1):
+        return [d for start, d in polls if t0 <= start < t1]
+
+    for _ in range(3):  # alternated: puts alone, then with viewers (idle, then puts)
+        alone.append(wrk_run(pport, lua, 4))
+        polls = []
+        stop_viewers = start_viewers(pport, 30, polls)
+        time.sleep(3)  # the first views after the puts wait for a fresh sweep
+        t0 = time.time()
+        time.sleep(4)
+        t1 = time.time()
+        watched.append(wrk_run(pport, lua, 4))
+        t2 = time.time()
+        stop_viewers()
+        idle_polls += window(polls, t0, t1)
+        busy_polls += window(polls, t1, t2)
+    for p, _ in nodes:
+        stop(p)
+    stop(pp)
+    p95_idle, p95_busy = percentile(idle_polls, 95) * 1000, percentile(busy_polls, 95) * 1000
+    put_ratio = median([w["rps"] for w in watched]) / median([a["rps"] for a in alone])
+    p99 = lambda runs: median([r["p99"] for r in runs]) / 1000
+    errors = sum(r["errors"] for r in alone + watched)
+    p50_idle, p50_busy = percentile(idle_polls, 50) * 1000, percentile(busy_polls, 50) * 1000
+    out.append(f"30 nodes x 20,000 keys ({held:,} held, /state.json {size / 1024:,.0f} KiB): /state.json p50/p95 "
+               f"{p50_idle:.1f}/{p95_idle:.1f} ms idle ({len(idle_polls)} polls), "
+               f"{p50_busy:.0f}/{p95_busy:.0f} ms during puts ({len(busy_polls)} polls); "
+               f"puts {median([a['rps'] for a in alone]):,.0f} req/s (p99 {p99(alone):.1f} ms) alone, "
+               f"{median([w['rps'] for w in watched]):,.0f} req/s (p99 {p99(watched):.1f} ms) with 30 viewers; "
+               f"{errors} put errors")
+    return (f"big nodes: /state.json p95 {p95_idle:.1f} ms idle, {p95_busy:.0f} ms during puts (goal <= 100), "
+            f"puts watched/alone {put_ratio:.2f} (goal >= 0.9), put p99 watched/alone "
+            f"{p99(watched) / p99(alone):.2f}, {errors} put errors (goal 0)")
+
+
 def main():
     need("wrk", "nginx")
     storage, proxy = binaries()
     lua = get_lua(1000)
     out = []
+    if sys.argv[1:] == ["big"]:
+        ratio_line = big_nodes(storage, proxy, out)
+        for line in out:
+            print(line)
+        print("ratios: " + ratio_line)
+        return
 
     # 1 and 2: proxy and nginx over the same three nodes.
     nodes = start_nodes(storage, 3)
@@ -107,34 +210,16 @@ def main():
     pp, pport = start_proxy(proxy, config("sharding", ports))
     puts(pport, [f"key-{i}" for i in range(30_000)])
     pids = [pp.pid] + [p.pid for p, _ in nodes]
-    stop_ev = threading.Event()
-
-    def viewer(offset):
-        time.sleep(offset)
-        c = http.client.HTTPConnection("127.0.0.1", pport, timeout=10)
-        while not stop_ev.is_set():
-            t0 = time.time()
-            try:
-                c.request("GET", "/state.json"); c.getresponse().read()
-            except Exception:
-                c = http.client.HTTPConnection("127.0.0.1", pport, timeout=10)
-            stop_ev.wait(max(0.0, 1.0 - (time.time() - t0)))
-
     alone, watched, cores = [], [], []
     for _ in range(3):
         alone.append(wrk(pport, lua, 4)[0])
-        stop_ev.clear()
-        threads = [threading.Thread(target=viewer, args=(i / 30,), daemon=True) for i in range(30)]
-        for t in threads:
-            t.start()
+        stop_viewers = start_viewers(pport, 30)
         time.sleep(1.5)
         c0, t0 = cpu_s(pids), time.time()
         time.sleep(3)
         cores.append((cpu_s(pids) - c0) / (time.time() - t0))
         watched.append(wrk(pport, lua, 4)[0])
-        stop_ev.set()
-        for t in threads:
-            t.join(timeout=12)
+        stop_viewers()
     for p, _ in nodes:
         stop(p)
     stop(pp)
@@ -160,11 +245,13 @@ def main():
     hole_p50 = statistics.median(times[1:])
     out.append(f"black hole first in replication: first read {times[0]:.0f} ms, then p50 {hole_p50:.2f} ms")
 
+    big = big_nodes(storage, proxy, out)
+
     for line in out:
         print(line)
     print(f"ratios: proxy/nginx {ratio:.2f} (goal >= 1.0); added latency {added:.0f} us (goal <= 25; nginx adds {nginx_added:.0f}); "
           f"watched/alone {median(watched) / median(alone):.2f} (goal >= 0.9); viewers {median(cores):.2f} cores "
-          f"(goal <= 0.15); black-hole p50 {hole_p50:.2f} ms (goal <= 5)")
+          f"(goal <= 0.15); black-hole p50 {hole_p50:.2f} ms (goal <= 5); {big}")
 
 
 try:

@@ -7,7 +7,7 @@
 //! request costs no node anything and gets the same error whichever node it would have
 //! gone to.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,6 +57,8 @@ pub(crate) struct KeyCall {
     pub body: Bytes,
     pub content_type: Option<HeaderValue>,
     pub via: Option<HeaderValue>,
+    /// Who asked (their next view waits for a sweep that saw this write).
+    pub client: Option<IpAddr>,
 }
 
 /// The largest request body forwarded: a node's default value limit (1 MiB) with room
@@ -101,6 +103,8 @@ impl Proxy {
         }
         let via = req.headers().get(VIA).cloned();
         let req_etag = req.headers().get(IF_NONE_MATCH).cloned();
+        // Who asks: a view waits for a sweep that saw this client's own writes.
+        let client = guard::client(peer, req.headers());
         match path.as_str() {
             "/put" | "/get" | "/delete" => {
                 let key = http::query_key(query.as_deref())?;
@@ -118,10 +122,11 @@ impl Proxy {
                     body,
                     content_type,
                     via,
+                    client: Some(client),
                 };
                 Ok(self.keyed(&cluster, call).await)
             }
-            "/clear" => Ok(self.clear(&cluster, via).await),
+            "/clear" => Ok(self.clear(&cluster, via, Some(client)).await),
             "/rebalance" => Ok(local(self.rebalance(&cluster).await)),
             "/chaos" => {
                 if method != Method::GET {
@@ -130,16 +135,19 @@ impl Proxy {
                 Ok(local(self.chaos(&cluster, req).await?))
             }
             "/dump" => Ok(local(self.dump(&cluster).await)),
-            "/health" => Ok(local(self.health(&cluster).await)),
-            "/state" => Ok(local(http::html(state_page::render(self, &cluster).await))),
+            "/health" => Ok(local(self.health(&cluster, Some(client)).await)),
+            "/state" => Ok(local(http::html(
+                state_page::render(self, &cluster, Some(client)).await,
+            ))),
             "/state.json" => {
                 let filter = http::query_param(query.as_deref(), "filter")?.unwrap_or_default();
                 if !filter.is_empty() {
-                    let snapshot = state_page::filtered(self, &cluster, &filter).await;
+                    let snapshot =
+                        state_page::filtered(self, &cluster, &filter, Some(client)).await;
                     let text = serde_json::to_string(&snapshot).unwrap_or_default();
                     return Ok(local(http::json_text(StatusCode::OK, text)));
                 }
-                let sweep = self.snapshots.fresh(self, &cluster).await;
+                let sweep = self.snapshots.fresh(self, &cluster, Some(client)).await;
                 Ok(local(cached(&req_etag, &sweep.etag, &sweep.json)))
             }
             "/events" => Ok(local(events::stream(&self.snapshots))),
@@ -168,6 +176,7 @@ impl Proxy {
             Op::Write
         };
         let plan = cluster.plan(op, &call.key);
+        let call_client = call.client;
         let node_req = NodeRequest {
             method: call.method,
             path_and_query: format!("{}?key={}", call.path, http::encode_component(&call.key)),
@@ -179,22 +188,35 @@ impl Proxy {
             version: (op == Op::Write).then(|| self.upstream.clock.stamp()),
         };
         if op == Op::Write {
-            self.snapshots.wrote();
+            self.wrote(call_client);
         }
         forward::run(&self.upstream, cluster, plan, node_req).await
     }
 
     /// `/clear`: every node of the cluster at once.
-    pub(crate) async fn clear(&self, cluster: &Cluster, via: Option<HeaderValue>) -> Forwarded {
+    pub(crate) async fn clear(
+        &self,
+        cluster: &Cluster,
+        via: Option<HeaderValue>,
+        client: Option<IpAddr>,
+    ) -> Forwarded {
         let plan = Plan::All((0..cluster.nodes.len()).collect());
         let node_req = NodeRequest {
             method: Method::POST,
             via,
             ..NodeRequest::get("/clear")
         };
-        self.snapshots.wrote();
+        self.wrote(client);
         self.recent.cleared();
         forward::run(&self.upstream, cluster, plan, node_req).await
+    }
+
+    /// The data changed at `client`'s request (or the proxy's own, for `None`).
+    fn wrote(&self, client: Option<IpAddr>) {
+        match client {
+            Some(c) => self.snapshots.wrote_by(c),
+            None => self.snapshots.wrote(),
+        }
     }
 
     /// With `admin_token` set, the request must carry it (401 otherwise; a wrong one
@@ -261,13 +283,17 @@ impl Proxy {
     }
 
     /// The proxy is up; each node up or down, with its count, from the latest sweep.
-    async fn health(&self, cluster: &Arc<Cluster>) -> Response {
-        http::json(StatusCode::OK, &self.health_json(cluster).await)
+    async fn health(&self, cluster: &Arc<Cluster>, viewer: Option<IpAddr>) -> Response {
+        http::json(StatusCode::OK, &self.health_json(cluster, viewer).await)
     }
 
     /// `/health`'s answer, as JSON (the pools' `/health` gathers one per pool).
-    pub(crate) async fn health_json(&self, cluster: &Arc<Cluster>) -> Value {
-        let sweep = self.snapshots.fresh(self, cluster).await;
+    pub(crate) async fn health_json(
+        &self,
+        cluster: &Arc<Cluster>,
+        viewer: Option<IpAddr>,
+    ) -> Value {
+        let sweep = self.snapshots.fresh(self, cluster, viewer).await;
         let nodes: Vec<Value> = sweep
             .views
             .iter()

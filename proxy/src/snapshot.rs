@@ -19,6 +19,8 @@
 //! what-moves are recomputed only when some node's count or digest changed (or the nodes
 //! did), and at most every few seconds.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -43,6 +45,14 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Sweeps start at least this far apart: at most ten a second, however many writes.
 pub const MIN_GAP: Duration = Duration::from_millis(100);
+
+/// While a sweep is in flight, a view that owes it nothing is served a snapshot up to
+/// this old rather than wait.
+pub const STALE_WHILE_SWEEPING: Duration = Duration::from_secs(10);
+
+/// How many clients' last writes are remembered before the ones already swept are
+/// forgotten (a bound on what a flood of addresses can make the proxy hold).
+pub const MAX_WRITERS: usize = 4096;
 
 /// A view keeps the background sweeping for this long.
 pub const WATCHED_FOR: Duration = Duration::from_secs(5);
@@ -106,6 +116,9 @@ pub struct Snapshots {
     divergent: Mutex<Divergent>,
     /// Writes through the proxy so far.
     writes: AtomicU64,
+    /// Each client's last write (its number in `writes`): a view waits for a sweep that
+    /// saw its own client's writes, not everyone's. A std lock, one map operation each.
+    by_client: Mutex<HashMap<IpAddr, u64>>,
     sweeps: AtomicU64,
     /// When someone last looked, and when the last sweep started (std locks: one read or
     /// write each).
@@ -123,6 +136,7 @@ impl Default for Snapshots {
             full: Default::default(),
             divergent: Mutex::default(),
             writes: AtomicU64::new(0),
+            by_client: Mutex::default(),
             sweeps: AtomicU64::new(0),
             viewed: Mutex::new(None),
             started: Mutex::new(None),
@@ -136,9 +150,37 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Snapshots {
-    /// A write went through the proxy: the next view must see it.
+    /// Something changed the data (a repair, a hint delivered, a fault): the background
+    /// sweep shows it within a second; no view waits for it.
     pub fn wrote(&self) {
         self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `client` wrote through the proxy: its next view waits for a sweep that saw it, so
+    /// a key written and then looked for is on the page. Others' views are not held up
+    /// by it (under a steady stream of writes, no view would ever be served at once);
+    /// they see it in the next background sweep, within a second.
+    pub fn wrote_by(&self, client: IpAddr) {
+        let n = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut by_client = locked(&self.by_client);
+        if by_client.len() >= MAX_WRITERS && !by_client.contains_key(&client) {
+            // Writes a sweep has seen no longer hold anyone up: forget them.
+            let seen = self.latest().map_or(0, |s| s.writes);
+            by_client.retain(|_, w| *w > seen);
+            if by_client.len() >= MAX_WRITERS {
+                by_client.clear();
+            }
+        }
+        by_client.insert(client, n);
+    }
+
+    /// The writes a view by `viewer` must see: its own client's (all of them for a
+    /// viewer not known).
+    fn owed(&self, viewer: Option<IpAddr>) -> u64 {
+        match viewer {
+            Some(v) => locked(&self.by_client).get(&v).copied().unwrap_or(0),
+            None => self.writes.load(Ordering::Relaxed),
+        }
     }
 
     /// The latest sweep, whatever its age (`None` before the first).
@@ -180,15 +222,32 @@ impl Snapshots {
         })
     }
 
-    /// A sweep of `cluster` made after the last write and at most [`MAX_AGE`] old: the
-    /// latest, or one made now (shared with every view waiting for it).
-    pub async fn fresh(&self, proxy: &Proxy, cluster: &Arc<Cluster>) -> Arc<Sweep> {
+    /// A sweep of `cluster` made after `viewer`'s last write (every write, for `None`)
+    /// and at most [`MAX_AGE`] old: the latest, or one made now (shared with every view
+    /// waiting for it).
+    pub async fn fresh(
+        &self,
+        proxy: &Proxy,
+        cluster: &Arc<Cluster>,
+        viewer: Option<IpAddr>,
+    ) -> Arc<Sweep> {
         *locked(&self.viewed) = Some(Instant::now());
-        let writes = self.writes.load(Ordering::Relaxed);
+        let writes = self.owed(viewer);
         if let Some(s) = self.usable(cluster, writes, MAX_AGE) {
             return s;
         }
-        let _one = self.sweeping.lock().await;
+        let _one = match self.sweeping.try_lock() {
+            Ok(one) => one,
+            Err(_) => {
+                // A sweep is in flight (a slow one, when it gathers every key for the
+                // divergence table): a view that owes it nothing of its own is served the
+                // latest meanwhile, which the page labels with its age.
+                if let Some(s) = self.usable(cluster, writes, STALE_WHILE_SWEEPING) {
+                    return s;
+                }
+                self.sweeping.lock().await
+            }
+        };
         if let Some(s) = self.usable(cluster, writes, MAX_AGE) {
             return s; // swept while this view waited
         }

@@ -122,8 +122,13 @@ struct Page<'a> {
 /// The page's data with the cards' keys narrowed to those containing `filter`: from
 /// a full gather (the summaries hold only the first keys of each node), shared with
 /// every request in flight.
-pub async fn filtered(proxy: &Proxy, cluster: &Arc<Cluster>, filter: &str) -> Snapshot {
-    let sweep = proxy.snapshots.fresh(proxy, cluster).await;
+pub async fn filtered(
+    proxy: &Proxy,
+    cluster: &Arc<Cluster>,
+    filter: &str,
+    viewer: Option<std::net::IpAddr>,
+) -> Snapshot {
+    let sweep = proxy.snapshots.fresh(proxy, cluster, viewer).await;
     let full = proxy.snapshots.full(proxy, cluster).await;
     let distinct = crate::divergence::distinct_keys(&full.views);
     build(
@@ -397,8 +402,12 @@ fn card(i: usize, v: &NodeView, total: usize, recent_keys: &[String], filter: &s
 }
 
 /// The whole page, rendered on the server from the latest sweep.
-pub async fn render(proxy: &Proxy, cluster: &Arc<Cluster>) -> String {
-    let sweep = proxy.snapshots.fresh(proxy, cluster).await;
+pub async fn render(
+    proxy: &Proxy,
+    cluster: &Arc<Cluster>,
+    viewer: Option<std::net::IpAddr>,
+) -> String {
+    let sweep = proxy.snapshots.fresh(proxy, cluster, viewer).await;
     let s = &sweep.page;
     // The first snapshot rides along for the script; every `<` is escaped (as JSON's
     // `\u003c`) so no value can close the script element early.

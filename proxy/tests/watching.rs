@@ -79,6 +79,75 @@ async fn a_write_is_on_the_next_view() {
     }
 }
 
+/// Another client's writes do not hold a view up: a view waits only for a sweep that saw
+/// its own client's writes (so the writer finds its key), and is otherwise served the
+/// latest sweep at once, even while someone writes without a pause.
+#[tokio::test]
+async fn only_the_writer_waits_for_its_write() {
+    let spy = start_spy("kv1", Duration::ZERO).await;
+    let (proxy, _) = start_proxy(&yaml("sharding", &[("kv1", url(spy.node.addr))], "")).await;
+    let from = |ip: &'static str| [("X-Forwarded-For", ip)];
+    let viewer = from("10.0.0.1");
+    let writer = from("10.0.0.2");
+    request(proxy.addr, "GET", "/state.json", &viewer, b"")
+        .await
+        .expect_json(200);
+    let before = dumps(&spy.log);
+    request(
+        proxy.addr,
+        "POST",
+        "/put?key=theirs",
+        &writer,
+        br#"{"value": 1}"#,
+    )
+    .await
+    .expect_json(200);
+    request(proxy.addr, "GET", "/state.json", &viewer, b"")
+        .await
+        .expect_json(200);
+    assert_eq!(
+        dumps(&spy.log),
+        before,
+        "the viewer was served the latest sweep"
+    );
+    let page = request(proxy.addr, "GET", "/state.json", &writer, b"")
+        .await
+        .expect_json(200);
+    assert!(
+        dumps(&spy.log) > before,
+        "the writer's view waited for a sweep"
+    );
+    assert_eq!(page["nodes"][0]["keys"][0]["key"], "theirs");
+}
+
+/// While a sweep is in flight (the background one, through a node that takes 3 s to
+/// answer), a view is served the latest snapshot at once, even one past its usual age,
+/// rather than held up behind that sweep; the page shows the snapshot's age.
+#[tokio::test]
+async fn a_slow_sweep_holds_no_viewer_up() {
+    let spy = start_spy("kv1", Duration::from_secs(3)).await;
+    let conf = yaml(
+        "sharding",
+        &[("kv1", url(spy.node.addr))],
+        "timeout_ms: 10000\n",
+    );
+    let (proxy, _) = start_proxy(&conf).await;
+    // The first view sweeps (3 s, and 3 more for every key, for the what-moves table).
+    // The background sweeper, a second apart while someone watches, starts the next
+    // sweep within 1.5 s of that one's end, and it takes 3 s: 2 s after the first view,
+    // that sweep is in flight and the first snapshot is past MAX_AGE (1.5 s).
+    let first = get(proxy.addr, "/state.json").await.expect_json(200);
+    // A look a second later keeps the page watched, so the background sweeper sweeps.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    get(proxy.addr, "/state.json").await.expect_json(200);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let meanwhile = get(proxy.addr, "/state.json").await.expect_json(200);
+    assert_eq!(
+        meanwhile["swept_at_ms"], first["swept_at_ms"],
+        "served the latest snapshot, not held up by the sweep in flight"
+    );
+}
+
 /// `/state.json` carries an ETag; asking again with it, while nothing changed, is a 304
 /// with no body.
 #[tokio::test]

@@ -2,8 +2,9 @@
 //!
 //! Values are kept as the JSON text they arrived as: a GET writes those bytes straight
 //! back, so a value comes back exactly as it was sent and is never parsed into a tree of
-//! allocations. Each copy is one allocation ([`Entry`]), which is what lets a node hold a
-//! million small keys in less memory than redis needs for them (`bench/`).
+//! allocations. Copies are packed end to end in slabs, with no allocation of their own
+//! ([`Copies`]), which is what lets a node hold a million small keys in less memory than
+//! redis needs for them (`bench/`).
 //!
 //! A key holds a live value or a **tombstone** (a deletion that remembers its version,
 //! so an older write arriving late cannot bring the key back), each with an optional
@@ -19,12 +20,12 @@
 //! With `--data FILE`, every change is appended to a log ([`crate::log`]) under the write
 //! lock before it is applied, and the log is replayed at start.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::buckets::{bucket_of, Digests};
-use crate::entry::Entry;
+use crate::copies::Copies;
+use crate::entry::{Entry, EntryRef};
 use crate::hints::{Hint, Hints};
 use crate::log::{Change, DataFile};
 use crate::version::Version;
@@ -45,21 +46,47 @@ pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
 #[derive(Default)]
 struct Store {
     /// Live copies and tombstones, one per key.
-    entries: HashSet<Entry>,
+    entries: Copies,
     hints: Hints,
+    /// What the copies and hints add up to.
+    totals: Totals,
+    /// The data file, when the node has one: appended to under this same lock, so the
+    /// file's order is the memory's order.
+    log: Option<DataFile>,
+}
+
+/// Counts kept beside the copies, so reading them is not a scan. A field of its own so a
+/// copy read in place from [`Store::entries`] can be counted out while it is borrowed.
+#[derive(Default)]
+struct Totals {
     /// The bytes of every key, version and value held, hints included: what
     /// `--max-bytes` bounds.
     bytes: usize,
-    /// Live keys (what `--max-keys` bounds and `/health` counts) and tombstones; both
-    /// kept here so counting them is not a scan.
+    /// Live keys (what `--max-keys` bounds and `/health` counts) and tombstones.
     live: usize,
     tombstones: usize,
     /// One XOR of copy hashes per bucket: changes whenever any copy does, in O(1) per
     /// write, so a proxy can tell "something changed here" without reading every pair.
     digests: Digests,
-    /// The data file, when the node has one: appended to under this same lock, so the
-    /// file's order is the memory's order.
-    log: Option<DataFile>,
+}
+
+impl Totals {
+    /// Adds an own copy to the counts, the weight and the digests, or takes it out.
+    fn count(&mut self, e: EntryRef<'_>, added: bool) {
+        let n = if e.is_tombstone() {
+            &mut self.tombstones
+        } else {
+            &mut self.live
+        };
+        if added {
+            *n += 1;
+            self.bytes += e.weight();
+        } else {
+            *n -= 1;
+            self.bytes -= e.weight();
+        }
+        self.digests.toggle(e.key(), e.digest());
+    }
 }
 
 impl Store {
@@ -79,8 +106,9 @@ impl Store {
             .as_mut()
             .filter(|l| cleared || l.wants_compaction())
         {
+            let hints = self.hints.iter().map(|(node, e)| (node, e.view()));
             // A failed compaction leaves the old file, still good; it is logged there.
-            let _ = log.compact(self.entries.iter(), self.hints.iter());
+            let _ = log.compact(self.entries.iter(), hints);
         }
         Ok(())
     }
@@ -89,25 +117,24 @@ impl Store {
     fn apply(&mut self, change: Change) {
         match change {
             Change::Own(entry) => {
-                self.count(&entry, true);
-                if let Some(old) = self.entries.replace(entry) {
-                    self.count(&old, false);
-                }
+                self.totals.count(entry.view(), true);
+                let totals = &mut self.totals;
+                self.entries.insert(&entry, |old| totals.count(old, false));
             }
             Change::Remove(key) => {
-                if let Some(old) = self.entries.take(key.as_bytes()) {
-                    self.count(&old, false);
-                }
+                let totals = &mut self.totals;
+                self.entries
+                    .remove(key.as_bytes(), |old| totals.count(old, false));
             }
             Change::Hint(node, entry) => {
-                self.bytes += entry.weight();
+                self.totals.bytes += entry.weight();
                 if let Some(old) = self.hints.set(&node, entry) {
-                    self.bytes -= old.weight();
+                    self.totals.bytes -= old.weight();
                 }
             }
             Change::HintRemove(node, key) => {
                 if let Some(old) = self.hints.remove(&node, &key) {
-                    self.bytes -= old.weight();
+                    self.totals.bytes -= old.weight();
                 }
             }
             Change::Clear => {
@@ -118,27 +145,10 @@ impl Store {
             }
         }
     }
-
-    /// Adds an own copy to the counts, the weight and the digests, or takes it out.
-    fn count(&mut self, e: &Entry, added: bool) {
-        let n = if e.is_tombstone() {
-            &mut self.tombstones
-        } else {
-            &mut self.live
-        };
-        if added {
-            *n += 1;
-            self.bytes += e.weight();
-        } else {
-            *n -= 1;
-            self.bytes -= e.weight();
-        }
-        self.digests.toggle(e.key(), e.digest());
-    }
 }
 
 /// The version a held copy carries (only valid ones are ever stored).
-fn version_of(e: &Entry) -> Option<Version> {
+fn version_of(e: EntryRef<'_>) -> Option<Version> {
     e.version()?.parse().ok()
 }
 
@@ -294,15 +304,15 @@ impl Db {
                 return Ok(kept(h, was_live));
             }
         }
-        let old = held.map_or(0, Entry::weight);
-        if !was_live && store.live >= self.max_keys {
+        let old = held.map_or(0, EntryRef::weight);
+        if !was_live && store.totals.live >= self.max_keys {
             return Err(WriteError::Full {
                 max_keys: self.max_keys,
             });
         }
-        if store.bytes - old + entry.weight() > self.max_bytes {
+        if store.totals.bytes - old + entry.weight() > self.max_bytes {
             return Err(WriteError::OverBudget {
-                used: store.bytes,
+                used: store.totals.bytes,
                 max_bytes: self.max_bytes,
             });
         }
@@ -363,11 +373,11 @@ impl Db {
                 return Ok(kept(h, was_live));
             }
         }
-        let old = held.map_or(0, Entry::weight);
+        let old = held.map_or(0, EntryRef::weight);
         // A tombstone that replaces a value frees bytes; only one that grows is refused.
-        if entry.weight() > old && store.bytes - old + entry.weight() > self.max_bytes {
+        if entry.weight() > old && store.totals.bytes - old + entry.weight() > self.max_bytes {
             return Err(WriteError::OverBudget {
-                used: store.bytes,
+                used: store.totals.bytes,
                 max_bytes: self.max_bytes,
             });
         }
@@ -396,17 +406,17 @@ impl Db {
         if let Some(h) = held {
             // `Option` orders `None` (unversioned) first; equal versions keep the held one,
             // except two unversioned hints, where the later replaces the earlier.
-            let held_version = version_of(h);
+            let held_version = version_of(h.view());
             if held_version.as_ref() > version
                 || (version.is_some() && held_version.as_ref() == version)
             {
-                return Ok(kept(h, false));
+                return Ok(kept(h.view(), false));
             }
         }
         let old = held.map_or(0, Entry::weight);
-        if store.bytes - old + entry.weight() > self.max_bytes {
+        if store.totals.bytes - old + entry.weight() > self.max_bytes {
             return Err(WriteError::OverBudget {
-                used: store.bytes,
+                used: store.totals.bytes,
                 max_bytes: self.max_bytes,
             });
         }
@@ -432,7 +442,7 @@ impl Db {
         let Some(held) = store.hints.get(node, key) else {
             return Ok(HintRemoval::Missing);
         };
-        if version.is_some() && version_of(held).as_ref() != version {
+        if version.is_some() && version_of(held.view()).as_ref() != version {
             return Ok(HintRemoval::Changed {
                 held: held.version().map(str::to_string),
             });
@@ -451,13 +461,13 @@ impl Db {
     /// 1970), logging each drop; answers how many went.
     pub fn drop_tombstones_before(&self, cutoff_ms: u64) -> Result<usize, WriteError> {
         let mut store = self.write();
-        if store.tombstones == 0 {
+        if store.totals.tombstones == 0 {
             return Ok(0);
         }
         let expired: Vec<String> = store
             .entries
             .iter()
-            .filter(|e| e.is_tombstone() && version_of(e).is_some_and(|v| v.ms() < cutoff_ms))
+            .filter(|e| e.is_tombstone() && version_of(*e).is_some_and(|v| v.ms() < cutoff_ms))
             .map(|e| e.key().to_string())
             .collect();
         let mut dropped = 0;
@@ -474,14 +484,14 @@ impl Db {
     /// Removes every key, tombstone and hint, and answers how many live keys went.
     pub fn clear(&self) -> Result<usize, WriteError> {
         let mut store = self.write();
-        let n = store.live;
+        let n = store.totals.live;
         store.commit(Change::Clear)?;
         Ok(n)
     }
 
     /// Live keys.
     pub fn len(&self) -> usize {
-        self.read().live
+        self.read().totals.live
     }
 
     pub fn is_empty(&self) -> bool {
@@ -491,34 +501,34 @@ impl Db {
     pub fn counts(&self) -> Counts {
         let store = self.read();
         Counts {
-            live: store.live,
-            tombstones: store.tombstones,
+            live: store.totals.live,
+            tombstones: store.totals.tombstones,
             hints: store.hints.len(),
-            bytes: store.bytes,
+            bytes: store.totals.bytes,
         }
     }
 
     /// The bytes held, and the most allowed (`--max-bytes`).
     pub fn bytes(&self) -> (usize, usize) {
-        (self.read().bytes, self.max_bytes)
+        (self.read().totals.bytes, self.max_bytes)
     }
 
     /// A fingerprint of every copy held (values, versions, tombstones; not hints): equal
     /// digests mean (almost surely) equal data.
     pub fn digest(&self) -> u64 {
-        self.read().digests.whole()
+        self.read().totals.digests.whole()
     }
 
     /// The 64 bucket digests, with the live and tombstone counts, read at one moment.
     pub fn digests(&self) -> (Digests, Counts) {
         let store = self.read();
         let counts = Counts {
-            live: store.live,
-            tombstones: store.tombstones,
+            live: store.totals.live,
+            tombstones: store.totals.tombstones,
             hints: store.hints.len(),
-            bytes: store.bytes,
+            bytes: store.totals.bytes,
         };
-        (store.digests.clone(), counts)
+        (store.totals.digests.clone(), counts)
     }
 
     /// The first `limit` live pairs by key (in `bucket` only, when given), sorted, with
@@ -530,14 +540,23 @@ impl Db {
     /// holding a million costs a pass over pointers, not a sort and a copy of everything.
     pub fn dump(&self, limit: usize, bucket: Option<usize>, tombstones: bool) -> Summary {
         let store = self.read();
-        let in_bucket = |e: &&Entry| bucket.is_none() || bucket == Some(bucket_of(e.key()));
-        let mut entries: Vec<&Entry> = store
-            .entries
-            .iter()
-            .filter(|e| !e.is_tombstone())
-            .filter(in_bucket)
-            .collect();
-        let by_key = |a: &&Entry, b: &&Entry| a.key_bytes().cmp(b.key_bytes());
+        let in_bucket = |e: &EntryRef<'_>| bucket.is_none() || bucket == Some(bucket_of(e.key()));
+        // Sized up front when every live copy is wanted: growing the vector as it fills
+        // would copy it over and over.
+        let all = if bucket.is_none() {
+            store.totals.live
+        } else {
+            0
+        };
+        let mut entries: Vec<EntryRef<'_>> = Vec::with_capacity(all);
+        entries.extend(
+            store
+                .entries
+                .iter()
+                .filter(|e| !e.is_tombstone())
+                .filter(in_bucket),
+        );
+        let by_key = |a: &EntryRef<'_>, b: &EntryRef<'_>| a.key_bytes().cmp(b.key_bytes());
         if limit < entries.len() {
             if limit > 0 {
                 entries.select_nth_unstable_by(limit - 1, by_key);
@@ -545,8 +564,8 @@ impl Db {
             entries.truncate(limit);
         }
         entries.sort_unstable_by(by_key);
-        let mut deleted: Vec<&Entry> = Vec::new();
-        if tombstones && store.tombstones > 0 {
+        let mut deleted: Vec<EntryRef<'_>> = Vec::new();
+        if tombstones && store.totals.tombstones > 0 {
             deleted = store
                 .entries
                 .iter()
@@ -556,8 +575,8 @@ impl Db {
             deleted.sort_unstable_by(by_key);
         }
         Summary {
-            count: store.live,
-            digest: store.digests.whole(),
+            count: store.totals.live,
+            digest: store.totals.digests.whole(),
             pairs: entries
                 .into_iter()
                 .map(|e| Pair {
@@ -589,7 +608,7 @@ impl Db {
 }
 
 /// The answer when a copy at least as new was held: what is held, unchanged.
-fn kept(held: &Entry, was_live: bool) -> Outcome {
+fn kept(held: EntryRef<'_>, was_live: bool) -> Outcome {
     Outcome {
         applied: false,
         was_live,
@@ -779,6 +798,56 @@ mod tests {
         );
         assert_eq!(db.remove_hint("kv2", "b", None), Ok(HintRemoval::Missing));
         assert_eq!(db.bytes().0, 2);
+    }
+
+    /// Copies rewritten, deleted and removed many times over (so slabs are compacted
+    /// under them) read back, count and digest as the same final copies written once.
+    #[test]
+    fn churn_leaves_the_same_data_as_writing_it_once() {
+        let (churned, once) = (
+            Db::new(10_000, DEFAULT_MAX_BYTES),
+            Db::new(10_000, DEFAULT_MAX_BYTES),
+        );
+        for round in 1..=20u64 {
+            for k in 0..3000 {
+                let value = format!("[{round}, \"{}\"]", "x".repeat(k % 200));
+                churned
+                    .put_versioned(&format!("k{k}"), &value, Some(&v(&format!("{round}.0.p"))))
+                    .unwrap();
+            }
+        }
+        for k in 0..3000 {
+            let key = format!("k{k}");
+            match k % 3 {
+                0 => assert!(
+                    churned
+                        .delete_versioned(&key, &v("99.0.p"))
+                        .unwrap()
+                        .applied
+                ),
+                1 => assert!(churned.delete(&key).unwrap()),
+                _ => {}
+            }
+        }
+        for k in 0..3000 {
+            let key = format!("k{k}");
+            match k % 3 {
+                0 => {
+                    once.delete_versioned(&key, &v("99.0.p")).unwrap();
+                }
+                1 => {}
+                _ => {
+                    let value = format!("[20, \"{}\"]", "x".repeat(k % 200));
+                    once.put_versioned(&key, &value, Some(&v("20.0.p")))
+                        .unwrap();
+                }
+            }
+        }
+        assert_eq!(churned.counts(), once.counts());
+        assert_eq!(churned.digests(), once.digests());
+        assert_eq!(churned.first(5000), once.first(5000));
+        assert_eq!(churned.lookup("k2"), once.lookup("k2"));
+        assert_eq!(churned.lookup("k3"), once.lookup("k3"));
     }
 
     /// Everything a store holds comes back from its data file, and a clear is replayed too.

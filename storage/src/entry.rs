@@ -1,13 +1,16 @@
-//! One stored copy in a single allocation: `[key length][version length][key][version][value]`.
+//! One copy packed in a single run of bytes: `[key length][version length][key][version][value]`.
 //!
 //! A million small pairs is where memory goes: two separate boxes (`Box<str>` key,
-//! `Box<str>` value) cost two allocations and a 32-byte map slot each; one box with the
-//! lengths in front costs one allocation and a 16-byte slot. An unversioned copy pays one
-//! byte more than a bare pair (the version length, 0); a versioned one also carries its
-//! version's text (at most 64 bytes). An empty value is a **tombstone**: a live value is
-//! never empty JSON text, so no flag byte is needed for it.
+//! `Box<str>` value) cost two allocations and a 32-byte map slot each; one run of bytes
+//! with the lengths in front costs one. An unversioned copy pays one byte more than a
+//! bare pair (the version length, 0); a versioned one also carries its version's text
+//! (at most 64 bytes). An empty value is a **tombstone**: a live value is never empty
+//! JSON text, so no flag byte is needed for it.
 //!
-//! The map is a `HashSet<Entry>` that hashes and compares only the key part, and finds
+//! The same bytes live in two places: an [`Entry`] owns them in one allocation (a write
+//! on its way in, a hint, a record of the data file), and the node's own copies keep
+//! them end to end in slabs ([`crate::copies`]), read in place through an [`EntryRef`].
+//! Hints are a `HashSet<Entry>` that hashes and compares only the key part, and finds
 //! an entry by its key bytes through `Borrow<[u8]>`.
 
 use std::borrow::Borrow;
@@ -15,8 +18,14 @@ use std::hash::{Hash, Hasher};
 
 use crate::buckets;
 
-/// A key, its version (if any) and its value (JSON text, or nothing for a tombstone).
+/// A key, its version (if any) and its value (JSON text, or nothing for a tombstone),
+/// in an allocation of its own.
 pub struct Entry(Box<[u8]>);
+
+/// The same packed bytes, read where they lie (in an [`Entry`] or in a slab) without
+/// copying them. `Copy`, like the `&[u8]` it wraps.
+#[derive(Clone, Copy)]
+pub struct EntryRef<'a>(&'a [u8]);
 
 /// The key's length (2 bytes, keys are at most 1 KiB) and the version's (1 byte).
 const HEAD: usize = 3;
@@ -50,45 +59,95 @@ impl Entry {
         Entry(bytes.into_boxed_slice())
     }
 
-    fn key_len(&self) -> usize {
-        u16::from_le_bytes([self.0[0], self.0[1]]) as usize
+    /// The packed bytes, as a slab stores them.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
     }
 
-    fn version_end(&self) -> usize {
-        HEAD + self.key_len() + self.0[2] as usize
+    /// A view of this entry, for what reads copies wherever they lie.
+    pub fn view(&self) -> EntryRef<'_> {
+        EntryRef(&self.0)
     }
 
     pub fn key_bytes(&self) -> &[u8] {
+        self.view().key_bytes()
+    }
+
+    pub fn key(&self) -> &str {
+        self.view().key()
+    }
+
+    pub fn version(&self) -> Option<&str> {
+        self.view().version()
+    }
+
+    pub fn value(&self) -> &str {
+        self.view().value()
+    }
+
+    pub fn is_tombstone(&self) -> bool {
+        self.view().is_tombstone()
+    }
+
+    pub fn weight(&self) -> usize {
+        self.view().weight()
+    }
+
+    pub fn digest(&self) -> u64 {
+        self.view().digest()
+    }
+}
+
+impl<'a> EntryRef<'a> {
+    /// Reads bytes that [`Entry::bytes`] gave (and a slab kept unchanged since).
+    pub(crate) fn new(bytes: &'a [u8]) -> EntryRef<'a> {
+        EntryRef(bytes)
+    }
+
+    /// An [`Entry`] of its own holding the same bytes.
+    pub fn to_entry(self) -> Entry {
+        Entry(self.0.into())
+    }
+
+    fn key_len(self) -> usize {
+        u16::from_le_bytes([self.0[0], self.0[1]]) as usize
+    }
+
+    fn version_end(self) -> usize {
+        HEAD + self.key_len() + self.0[2] as usize
+    }
+
+    pub fn key_bytes(self) -> &'a [u8] {
         &self.0[HEAD..HEAD + self.key_len()]
     }
 
     /// The key; every part was `str` when packed, so this never falls back.
-    pub fn key(&self) -> &str {
+    pub fn key(self) -> &'a str {
         std::str::from_utf8(self.key_bytes()).unwrap_or_default()
     }
 
     /// The version's text, `None` for an unversioned copy.
-    pub fn version(&self) -> Option<&str> {
+    pub fn version(self) -> Option<&'a str> {
         let text = &self.0[HEAD + self.key_len()..self.version_end()];
         (!text.is_empty()).then(|| std::str::from_utf8(text).unwrap_or_default())
     }
 
     /// The value's JSON text; empty for a tombstone.
-    pub fn value(&self) -> &str {
+    pub fn value(self) -> &'a str {
         std::str::from_utf8(&self.0[self.version_end()..]).unwrap_or_default()
     }
 
-    pub fn is_tombstone(&self) -> bool {
+    pub fn is_tombstone(self) -> bool {
         self.version_end() == self.0.len()
     }
 
     /// The bytes of key, version and value, as the node's byte budget counts them.
-    pub fn weight(&self) -> usize {
+    pub fn weight(self) -> usize {
         self.0.len() - HEAD
     }
 
     /// This copy's share of its bucket's digest ([`buckets::copy_hash`]).
-    pub fn digest(&self) -> u64 {
+    pub fn digest(self) -> u64 {
         buckets::copy_hash(
             self.key(),
             self.version(),

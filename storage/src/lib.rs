@@ -4,7 +4,8 @@
 //! asked. Sharding and replication happen in the proxy in front of it.
 //!
 //! - [`db`]: the data, a map from key to value text (or tombstone), with versions;
-//!   [`entry`]: one copy, packed.
+//!   [`entry`]: one copy, packed; [`copies`]: the node's copies, found by key;
+//!   [`slabs`]: the memory they are packed in.
 //! - [`version`]: `X-Kv-Version`, the order of writes (the proxy uses it too).
 //! - [`buckets`]: a key's bucket and the per-bucket digests (the proxy uses it too).
 //! - [`hints`]: copies held for another node (hinted handoff).
@@ -21,6 +22,7 @@
 //! - [`tls`]: the certificates trusted for https (the proxy's nodes, a teacher's ngrok URL).
 
 pub mod buckets;
+pub mod copies;
 pub mod db;
 pub mod entry;
 pub mod grace;
@@ -33,6 +35,7 @@ pub mod routes;
 pub mod send_timeout;
 pub mod server;
 pub mod settings;
+pub mod slabs;
 pub mod state_page;
 pub mod tls;
 pub mod version;

@@ -30,7 +30,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::buckets::fnv1a64;
-use crate::entry::Entry;
+use crate::entry::{Entry, EntryRef};
 use crate::version::Version;
 
 /// A log smaller than this is never compacted: rewriting tiny files buys nothing.
@@ -73,7 +73,7 @@ fn field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-fn copy_fields(out: &mut Vec<u8>, e: &Entry) {
+fn copy_fields(out: &mut Vec<u8>, e: EntryRef<'_>) {
     field(out, e.key_bytes());
     field(out, e.version().unwrap_or("").as_bytes());
     field(out, e.value().as_bytes());
@@ -85,7 +85,7 @@ fn payload(change: &Change) -> Vec<u8> {
     match change {
         Change::Own(e) => {
             out.push(b'P');
-            copy_fields(&mut out, e);
+            copy_fields(&mut out, e.view());
         }
         Change::Remove(key) => {
             out.push(b'R');
@@ -94,7 +94,7 @@ fn payload(change: &Change) -> Vec<u8> {
         Change::Hint(node, e) => {
             out.push(b'H');
             field(&mut out, node.as_bytes());
-            copy_fields(&mut out, e);
+            copy_fields(&mut out, e.view());
         }
         Change::HintRemove(node, key) => {
             out.push(b'h');
@@ -272,10 +272,12 @@ impl DataFile {
     /// Rewrites the log as one record per copy held: writes `FILE.compacting`, fsyncs
     /// it, renames it over `FILE` and carries on appending to the new file. On failure
     /// the old file is kept as it was (and the next attempt waits for it to double again).
+    /// The copies are read where they lie (in the node's slabs): nothing is unpacked, so
+    /// a compaction holds no second copy of the data.
     pub fn compact<'a>(
         &mut self,
-        own: impl Iterator<Item = &'a Entry>,
-        hints: impl Iterator<Item = (&'a str, &'a Entry)>,
+        own: impl Iterator<Item = EntryRef<'a>>,
+        hints: impl Iterator<Item = (&'a str, EntryRef<'a>)>,
     ) -> io::Result<()> {
         let result = self.rewrite(own, hints);
         if let Err(e) = &result {
@@ -287,8 +289,8 @@ impl DataFile {
 
     fn rewrite<'a>(
         &mut self,
-        own: impl Iterator<Item = &'a Entry>,
-        hints: impl Iterator<Item = (&'a str, &'a Entry)>,
+        own: impl Iterator<Item = EntryRef<'a>>,
+        hints: impl Iterator<Item = (&'a str, EntryRef<'a>)>,
     ) -> io::Result<()> {
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".compacting");
@@ -424,8 +426,11 @@ mod tests {
         }
         assert!(log.wants_compaction());
         let hint = Entry::new("h", "1");
-        log.compact([&held].into_iter(), [("kv3", &hint)].into_iter())
-            .unwrap();
+        log.compact(
+            [held.view()].into_iter(),
+            [("kv3", hint.view())].into_iter(),
+        )
+        .unwrap();
         assert!(!log.wants_compaction());
         assert!(std::fs::metadata(&path).unwrap().len() < 2000);
         log.append(&Change::Remove("h".into())).unwrap();

@@ -19,6 +19,7 @@ use crate::routes::{KeyCall, MAX_BODY_BYTES};
 use crate::Proxy;
 
 impl Pools {
+    /// A write at the root: the first pool's, and every mirror's, at once; the first
     /// pool's answer, once all are done, with how each mirror went.
     pub(super) async fn mirrored(&self, req: Request<Incoming>, peer: SocketAddr) -> Response {
         let first = self.first().clone();
@@ -26,6 +27,7 @@ impl Pools {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let key = http::request_key(req.uri().query());
+        let client = guard::client(peer, req.headers());
         if let Some(why) = first.upstream.id.loop_in(req.headers()) {
             return HttpError::new(StatusCode::LOOP_DETECTED, why).into_response();
         }
@@ -53,10 +55,7 @@ impl Pools {
                 let cluster = proxy.live.get();
                 let out = match call {
                     Some(call) => proxy.keyed(&cluster, call).await,
-                    None => {
-                        let via = None;
-                        proxy.clear(&cluster, via).await
-                    }
+                    None => proxy.clear(&cluster, None, Some(client)).await,
                 };
                 let res = proxy.finish(&method, &path, &key, started, out);
                 (i, name, res)
@@ -118,6 +117,7 @@ impl Pools {
         let key = http::query_key(req.uri().query()).map_err(HttpError::into_response)?;
         let content_type = req.headers().get(CONTENT_TYPE).cloned();
         let via = req.headers().get(VIA).cloned();
+        let client = guard::client(peer, req.headers());
         let method = req.method().clone();
         let body: Bytes = if path == "/put" {
             let timeout = cluster.config.limits().body_timeout;
@@ -134,6 +134,7 @@ impl Pools {
             body,
             content_type,
             via,
+            client: Some(client),
         }))
     }
 }

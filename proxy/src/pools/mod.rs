@@ -31,7 +31,7 @@ use storage::server::Handler;
 use crate::config::Config;
 use crate::pool_config;
 use crate::upstream::Upstream;
-use crate::Proxy;
+use crate::{guard, Proxy};
 
 /// One pool: a name (its URL prefix) and the proxy that serves it.
 pub struct Pool {
@@ -156,8 +156,8 @@ impl Handler for Pools {
             "/" | "/state" if method == Method::GET || method == Method::HEAD => {
                 http::html(self.page())
             }
-            "/state.json" => self.state_json().await,
-            "/health" => self.health().await,
+            "/state.json" => self.state_json(guard::client(peer, req.headers())).await,
+            "/health" => self.health(guard::client(peer, req.headers())).await,
             "/config" => self.config_yaml(),
             "/metrics" => self.metrics(),
             "/put" | "/delete" | "/clear" if !self.mirrors().is_empty() => {

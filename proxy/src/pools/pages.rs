@@ -2,6 +2,7 @@
 //! pool's own live page in a column), and `/state.json`, `/health`, `/config` and
 //! `/metrics` covering every pool.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
 use askama::Template;
@@ -39,11 +40,15 @@ impl Pools {
     }
 
     /// Every pool's page data, each from its own snapshot.
-    pub(super) async fn state_json(&self) -> Response {
+    pub(super) async fn state_json(&self, viewer: IpAddr) -> Response {
         let mut text = String::from("{\"pools\":[");
         for (i, pool) in self.pools.iter().enumerate() {
             let cluster = pool.proxy.live.get();
-            let sweep = pool.proxy.snapshots.fresh(&pool.proxy, &cluster).await;
+            let sweep = pool
+                .proxy
+                .snapshots
+                .fresh(&pool.proxy, &cluster, Some(viewer))
+                .await;
             if i > 0 {
                 text.push(',');
             }
@@ -61,12 +66,12 @@ impl Pools {
         http::json_text(StatusCode::OK, text)
     }
 
-    pub(super) async fn health(&self) -> Response {
+    pub(super) async fn health(&self, viewer: IpAddr) -> Response {
         let mut pools = Vec::new();
         let (mut up, mut total) = (0, 0);
         for pool in &self.pools {
             let cluster = pool.proxy.live.get();
-            let mut h = pool.proxy.health_json(&cluster).await;
+            let mut h = pool.proxy.health_json(&cluster, Some(viewer)).await;
             up += h["nodes_up"].as_u64().unwrap_or(0);
             total += h["nodes_total"].as_u64().unwrap_or(0);
             h["name"] = json!(pool.name);
