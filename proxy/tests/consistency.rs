@@ -383,3 +383,45 @@ async fn read_repair_and_hints_carry_deletes() {
             .expect_error(404);
     }
 }
+
+/// A spare that fails to keep a hint is replaced by the next spare of the key's list: the
+/// write still meets W=2, and the hint waits on a node that answered.
+#[tokio::test]
+async fn a_failed_spare_passes_the_hint_on() {
+    let ours = support::start_nodes(2).await;
+    let (dead_home, dead_spare) = (support::dead_addr().await, support::dead_addr().await);
+    let list = [
+        ("kv1", support::url(ours[0].addr)),
+        ("kv2", support::url(dead_home)),
+        ("kv3", support::url(dead_spare)),
+        ("kv4", support::url(ours[1].addr)),
+    ];
+    let conf = yaml(
+        "rendezvous",
+        &list,
+        "timeout_ms: 1000\nreplicas: 2\nwrite_quorum: 2\nhinted_handoff: true\n",
+    );
+    let (proxy, p) = start_proxy(&conf).await;
+    let cluster = p.live.get();
+    // A key whose list is kv1 and kv2 (homes), then kv3 (dead), then kv4.
+    let key = (0..5000)
+        .map(|i| format!("k{i}"))
+        .find(|k| {
+            let order = cluster.placement.preference(k, 4);
+            let mut homes = order[..2].to_vec();
+            homes.sort();
+            homes == [0, 1] && order[2] == 2
+        })
+        .expect("some key has that list");
+    let stored = put(proxy.addr, &key, "v").await;
+    assert_eq!(
+        stored.header("x-kv-quorum"),
+        Some("2/2"),
+        "{}",
+        stored.text()
+    );
+    stored.expect_json(200);
+    let hints = get(ours[1].addr, "/hints").await.expect_json(200);
+    assert_eq!(hints["hints"][0]["for"], "kv2", "{hints}");
+    assert_eq!(hints["hints"][0]["key"], key.as_str());
+}

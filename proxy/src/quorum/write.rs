@@ -141,9 +141,15 @@ pub(super) async fn write(
                     ),
                 });
             }
-            if !ack.took(delete) && ack.hint_for.is_none() && handoff {
+            if !ack.took(delete) && handoff {
+                // The home failed (or the spare keeping its hint did): the next spare
+                // keeps the hint instead.
+                let home = ack
+                    .hint_for
+                    .clone()
+                    .unwrap_or_else(|| ack.node.name.clone());
                 if let Some(spare) = stand_in(&mut spares) {
-                    send(&mut tasks, spare, Some(ack.node.name.clone()));
+                    send(&mut tasks, spare, Some(home));
                 }
             }
             acks.push(ack);
