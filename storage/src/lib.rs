@@ -3,8 +3,8 @@
 //! A node knows nothing of the others: it stores what it is sent and answers what it is
 //! asked. Sharding and replication happen in the proxy in front of it.
 //!
-//! - [`db`]: the data, a map from key to value text (or tombstone), with versions;
-//!   [`entry`]: one copy, packed; [`copies`]: the node's copies, found by key;
+//! - [`db`]: the data, a map from key to value text (or tombstone), with versions,
+//!   behind one lock (the store under it: `store.rs`); [`entry`]: one copy, packed; [`copies`]: the node's copies, found by key;
 //!   [`slabs`]: the memory they are packed in.
 //! - [`version`]: `X-Kv-Version`, the order of writes (the proxy uses it too).
 //! - [`buckets`]: a key's bucket and the per-bucket digests (the proxy uses it too).
@@ -37,6 +37,7 @@ pub mod server;
 pub mod settings;
 pub mod slabs;
 pub mod state_page;
+mod store;
 pub mod tls;
 pub mod version;
 
