@@ -10,7 +10,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::{get, post, request, start_server, Node};
 use proxy::config::Config;
@@ -268,7 +267,6 @@ async fn reloads_apply_per_pool() {
     let said = &replicated.recent.events()[0];
     assert_eq!(said.kind, "rejected");
     assert!(said.text.contains("restart the proxy"), "{}", said.text);
-    tokio::time::sleep(Duration::from_millis(1)).await;
 }
 
 /// `proxy doctor -c` on a config with pools checks every pool's nodes, each once.
