@@ -286,3 +286,19 @@ async fn the_doctor_checks_every_pool() {
         .collect();
     assert_eq!(names, ["s1", "s2", "r1"], "s2 is checked once: {report}");
 }
+
+/// The root's views of every pool take GET only: another method is the first pool's
+/// 405, which names the methods it takes.
+#[tokio::test]
+async fn the_root_views_take_get_only() {
+    let (s, r) = (start_nodes(1).await, start_nodes(1).await);
+    let (proxy, _) = start_pools(&two_pools(&s, &r, "")).await;
+    for path in ["/health", "/config", "/state.json", "/metrics"] {
+        let wrong = request(proxy.addr, "POST", path, &[], b"").await;
+        assert_eq!(wrong.status, 405, "POST {path}: {}", wrong.text());
+        assert!(
+            wrong.header("allow").is_some_and(|a| a.contains("GET")),
+            "{path}"
+        );
+    }
+}

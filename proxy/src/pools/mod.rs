@@ -151,15 +151,16 @@ impl Handler for Pools {
             framed_by_us(&mut res);
             return res;
         }
-        let method = req.method().clone();
+        // The root's views of every pool answer GET (and HEAD); anything else there goes
+        // to the first pool, which answers it (or says which methods it takes).
+        let read = req.method() == Method::GET || req.method() == Method::HEAD;
+        let viewer = guard::client(peer, req.headers());
         match path.as_str() {
-            "/" | "/state" if method == Method::GET || method == Method::HEAD => {
-                http::html(self.page())
-            }
-            "/state.json" => self.state_json(guard::client(peer, req.headers())).await,
-            "/health" => self.health(guard::client(peer, req.headers())).await,
-            "/config" => self.config_yaml(),
-            "/metrics" => self.metrics(),
+            "/" | "/state" if read => http::html(self.page()),
+            "/state.json" if read => self.state_json(viewer).await,
+            "/health" if read => self.health(viewer).await,
+            "/config" if read => self.config_yaml(),
+            "/metrics" if read => self.metrics(),
             "/put" | "/delete" | "/clear" if !self.mirrors().is_empty() => {
                 self.mirrored(req, peer).await
             }
