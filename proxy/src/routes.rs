@@ -65,6 +65,52 @@ pub(crate) struct KeyCall {
 /// to spare, so a node configured for larger values still gets to say no itself.
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 
+/// The methods each route takes; `None` for a path no route serves.
+pub(crate) fn allowed_methods(path: &str) -> Option<&'static [Method]> {
+    Some(match path {
+        "/put" => &[Method::POST, Method::PUT],
+        "/delete" => &[Method::DELETE, Method::POST],
+        "/clear" => &[Method::POST, Method::DELETE],
+        "/rebalance" => &[Method::POST],
+        "/chaos" => &[Method::POST, Method::DELETE, Method::GET],
+        "/join" | "/leave" => &[Method::POST],
+        "/get" | "/dump" | "/health" | "/state" | "/state.json" | "/state.js" | "/events"
+        | "/metrics" | "/explain" | "/config" | "/" => &[Method::GET, Method::HEAD],
+        _ => return None,
+    })
+}
+
+impl KeyCall {
+    /// Reads a `/put`, `/get` or `/delete` request: its key, its headers that travel on,
+    /// who sent it, and (a put) its body, within `body_timeout`.
+    pub(crate) async fn read(
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        body_timeout: std::time::Duration,
+    ) -> Result<KeyCall, HttpError> {
+        let path = req.uri().path().to_string();
+        let key = http::query_key(req.uri().query())?;
+        let content_type = req.headers().get(CONTENT_TYPE).cloned();
+        let via = req.headers().get(VIA).cloned();
+        let client = guard::client(peer, req.headers());
+        let method = req.method().clone();
+        let body = if path == "/put" {
+            http::read_body(req, MAX_BODY_BYTES, body_timeout).await?
+        } else {
+            Bytes::new()
+        };
+        Ok(KeyCall {
+            method,
+            path,
+            key,
+            body,
+            content_type,
+            via,
+            client: Some(client),
+        })
+    }
+}
+
 impl Proxy {
     async fn route(
         &self,
@@ -73,16 +119,8 @@ impl Proxy {
     ) -> Result<Forwarded, HttpError> {
         let path = req.uri().path().to_string();
         let method = req.method().clone();
-        let allowed: &[Method] = match path.as_str() {
-            "/put" => &[Method::POST, Method::PUT],
-            "/delete" => &[Method::DELETE, Method::POST],
-            "/clear" => &[Method::POST, Method::DELETE],
-            "/rebalance" => &[Method::POST],
-            "/chaos" => &[Method::POST, Method::DELETE, Method::GET],
-            "/join" | "/leave" => &[Method::POST],
-            "/get" | "/dump" | "/health" | "/state" | "/state.json" | "/state.js" | "/events"
-            | "/metrics" | "/explain" | "/config" | "/" => &[Method::GET, Method::HEAD],
-            _ => return Err(http::no_route(&path)),
+        let Some(allowed) = allowed_methods(&path) else {
+            return Err(http::no_route(&path));
         };
         if !allowed.contains(&method) {
             return Ok(local(http::wrong_method(&method, &path, allowed)));
@@ -107,23 +145,8 @@ impl Proxy {
         let client = guard::client(peer, req.headers());
         match path.as_str() {
             "/put" | "/get" | "/delete" => {
-                let key = http::query_key(query.as_deref())?;
-                let content_type = req.headers().get(CONTENT_TYPE).cloned();
-                let body = if path == "/put" {
-                    let timeout = cluster.config.limits().body_timeout;
-                    http::read_body(req, MAX_BODY_BYTES, timeout).await?
-                } else {
-                    Default::default()
-                };
-                let call = KeyCall {
-                    method,
-                    path,
-                    key,
-                    body,
-                    content_type,
-                    via,
-                    client: Some(client),
-                };
+                let timeout = cluster.config.limits().body_timeout;
+                let call = KeyCall::read(req, peer, timeout).await?;
                 Ok(self.keyed(&cluster, call).await)
             }
             "/clear" => Ok(self.clear(&cluster, via, Some(client)).await),

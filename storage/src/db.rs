@@ -172,6 +172,18 @@ impl Db {
         self.store.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether replacing a copy of `old` bytes by one of `new` keeps the node within
+    /// `--max-bytes` (507 otherwise).
+    fn fits(&self, store: &Store, old: usize, new: usize) -> Result<(), WriteError> {
+        if store.totals.bytes - old + new > self.max_bytes {
+            return Err(WriteError::OverBudget {
+                used: store.totals.bytes,
+                max_bytes: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
     /// Stores `value` (JSON text) under `key` unversioned, replacing whatever is held.
     /// Returns whether the key is new (held no live value).
     pub fn put(&self, key: &str, value: &str) -> Result<bool, WriteError> {
@@ -203,12 +215,7 @@ impl Db {
                 max_keys: self.max_keys,
             });
         }
-        if store.totals.bytes - old + entry.weight() > self.max_bytes {
-            return Err(WriteError::OverBudget {
-                used: store.totals.bytes,
-                max_bytes: self.max_bytes,
-            });
-        }
+        self.fits(&store, old, entry.weight())?;
         store.commit(Change::Own(entry))?;
         Ok(Outcome {
             applied: true,
@@ -268,11 +275,8 @@ impl Db {
         }
         let old = held.map_or(0, EntryRef::weight);
         // A tombstone that replaces a value frees bytes; only one that grows is refused.
-        if entry.weight() > old && store.totals.bytes - old + entry.weight() > self.max_bytes {
-            return Err(WriteError::OverBudget {
-                used: store.totals.bytes,
-                max_bytes: self.max_bytes,
-            });
+        if entry.weight() > old {
+            self.fits(&store, old, entry.weight())?;
         }
         store.commit(Change::Own(entry))?;
         Ok(Outcome {
@@ -307,12 +311,7 @@ impl Db {
             }
         }
         let old = held.map_or(0, Entry::weight);
-        if store.totals.bytes - old + entry.weight() > self.max_bytes {
-            return Err(WriteError::OverBudget {
-                used: store.totals.bytes,
-                max_bytes: self.max_bytes,
-            });
-        }
+        self.fits(&store, old, entry.weight())?;
         let live = !entry.is_tombstone();
         store.commit(Change::Hint(node.to_string(), entry))?;
         Ok(Outcome {

@@ -6,16 +6,15 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE, VIA};
-use hyper::{Method, Request, StatusCode};
+use hyper::header::HeaderValue;
+use hyper::{Request, StatusCode};
 use storage::http::{self, HttpError, Response};
 
 use super::Pools;
 use crate::forward::Forwarded;
 use crate::guard;
-use crate::routes::{KeyCall, MAX_BODY_BYTES};
+use crate::routes::{allowed_methods, KeyCall};
 use crate::Proxy;
 
 impl Pools {
@@ -100,11 +99,8 @@ impl Pools {
         if let Some(refused) = guard::cross_site(req.headers()) {
             return Err(refused.into_response());
         }
-        let allowed: &[Method] = match path.as_str() {
-            "/put" => &[Method::POST, Method::PUT],
-            "/delete" => &[Method::DELETE, Method::POST],
-            _ => &[Method::POST, Method::DELETE],
-        };
+        // A root write's path is always a route: `/put`, `/delete` or `/clear`.
+        let allowed = allowed_methods(&path).unwrap_or(&[]);
         if !allowed.contains(req.method()) {
             return Err(http::wrong_method(req.method(), &path, allowed));
         }
@@ -114,27 +110,10 @@ impl Pools {
                 .map_err(HttpError::into_response)?;
             return Ok(None);
         }
-        let key = http::query_key(req.uri().query()).map_err(HttpError::into_response)?;
-        let content_type = req.headers().get(CONTENT_TYPE).cloned();
-        let via = req.headers().get(VIA).cloned();
-        let client = guard::client(peer, req.headers());
-        let method = req.method().clone();
-        let body: Bytes = if path == "/put" {
-            let timeout = cluster.config.limits().body_timeout;
-            http::read_body(req, MAX_BODY_BYTES, timeout)
-                .await
-                .map_err(HttpError::into_response)?
-        } else {
-            Bytes::new()
-        };
-        Ok(Some(KeyCall {
-            method,
-            path,
-            key,
-            body,
-            content_type,
-            via,
-            client: Some(client),
-        }))
+        let timeout = cluster.config.limits().body_timeout;
+        KeyCall::read(req, peer, timeout)
+            .await
+            .map(Some)
+            .map_err(HttpError::into_response)
     }
 }
