@@ -105,6 +105,7 @@ async fn serve(
     mut tasks: Vec<tokio::task::JoinHandle<()>>,
 ) -> Result<(), String> {
     config.check()?;
+    let signal = server::stop_signal();
     let listener = server::bind(host, port).await?;
     crate::print_banner(&config, port);
     let pools = Arc::new(Pools::new(config));
@@ -113,7 +114,7 @@ async fn serve(
         pools,
         stopped(stop_rx.clone()),
     )));
-    server::stop_signal().await;
+    signal.await;
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;

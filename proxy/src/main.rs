@@ -103,6 +103,8 @@ async fn main() -> ExitCode {
         println!("config {} is good: {}", path.display(), pools.join("; "));
         return ExitCode::SUCCESS;
     }
+    // Before the banner: a signal from then on stops the proxy cleanly.
+    let signal = server::stop_signal();
     let listener = match server::bind(&cli.host, cli.port).await {
         Ok(l) => l,
         Err(why) => return fail(&why),
@@ -111,7 +113,7 @@ async fn main() -> ExitCode {
     proxy::print_banner(&config, port);
     let pools = Arc::new(Pools::new(config));
     reload::watch_pools(pools.clone(), path, loaded);
-    proxy::serve_pools(listener, pools, server::stop_signal()).await;
+    proxy::serve_pools(listener, pools, signal).await;
     tracing::info!("proxy stopped");
     ExitCode::SUCCESS
 }

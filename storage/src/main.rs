@@ -30,6 +30,8 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    // Before the node says it listens: a signal from then on stops it cleanly.
+    let signal = server::stop_signal();
     let listener = match server::bind(&settings.host, settings.port).await {
         Ok(l) => l,
         Err(why) => {
@@ -67,7 +69,7 @@ async fn main() {
     });
     let rejoining = joining.as_ref().map(|j| j.clone().start());
     let stop = async move {
-        server::stop_signal().await;
+        signal.await;
         // Leave before stopping, so the class's page drops this node rather than showing
         // it down; stop asking to join first, so the leave is the last word.
         if let Some(task) = rejoining {

@@ -187,25 +187,37 @@ async fn refuse(mut stream: TcpStream) {
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM (`docker stop`, `kill`).
-pub async fn stop_signal() {
+///
+/// The handlers are installed when this is called, not when it is first awaited: call it
+/// before saying "listening", so a signal sent the moment a client sees the node up (a
+/// script, a test, `docker stop` right after start) stops it cleanly instead of killing
+/// it. Must be called inside the runtime.
+pub fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            let next = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            tokio::select! {
+                _ = next(term) => {}
+                _ = next(interrupt) => {}
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
